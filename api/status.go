@@ -1,0 +1,36 @@
+package api
+
+import (
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// NodeStatus is what an agent reports after each sync and on every change
+// of a pod's state. A node may report only its own pods; the server rejects
+// reports naming another node.
+type NodeStatus struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Node       string `json:"node"`
+	// DesiredDigest is the digest of the NodeDesired document the agent has
+	// applied, Commit its commit.
+	DesiredDigest string      `json:"desiredDigest"`
+	Commit        string      `json:"commit"`
+	ReportedAt    time.Time   `json:"reportedAt"`
+	Pods          []PodStatus `json:"pods"`
+}
+
+// PodStatus is the observed state of one pod on a node. Status uses the
+// Kubernetes type so `moor get pods -o json` reads like kubectl's output.
+type PodStatus struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	UID       string `json:"uid"`
+	// Commit is the commit whose desired state the pod was started from.
+	Commit string           `json:"commit"`
+	Status corev1.PodStatus `json:"status"`
+}
+
+// Key is "namespace/name".
+func (p *PodStatus) Key() string { return p.Namespace + "/" + p.Name }

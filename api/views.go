@@ -1,0 +1,61 @@
+package api
+
+import (
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+)
+
+// PodView is a pod as the CLI shows it: the desired pod joined with the
+// status its node last reported. Pod is a Kubernetes Pod so -o json/yaml is
+// what kubectl users expect; spec.nodeName names the node.
+type PodView struct {
+	Pod corev1.Pod `json:"pod"`
+	// Commit is the commit the pod's node reports it running from.
+	Commit string `json:"commit"`
+}
+
+// DeploymentView is a Deployment with the status moor computed.
+type DeploymentView struct {
+	Deployment appsv1.Deployment `json:"deployment"`
+	Commit     string            `json:"commit"`
+}
+
+// NodeView is a registered node.
+type NodeView struct {
+	Name     string            `json:"name"`
+	Labels   map[string]string `json:"labels,omitempty"`
+	JoinedAt time.Time         `json:"joinedAt"`
+	LastSeen time.Time         `json:"lastSeen"`
+	// Commit is the commit of the desired state the node last applied.
+	Commit string `json:"commit"`
+	// Pods is the number of pods planned onto the node.
+	Pods  int  `json:"pods"`
+	Ready bool `json:"ready"`
+}
+
+// Commit states.
+const (
+	CommitAccepted = "Accepted" // planned and published
+	CommitRejected = "Rejected" // invalid: errors say why; the last good commit stays deployed
+)
+
+// CommitView is a commit the reconciler has seen.
+type CommitView struct {
+	SHA      string    `json:"sha"`
+	Author   string    `json:"author,omitempty"`
+	Message  string    `json:"message,omitempty"`
+	State    string    `json:"state"`
+	Errors   []string  `json:"errors,omitempty"`
+	SeenAt   time.Time `json:"seenAt"`
+	Deployed bool      `json:"deployed"` // the commit currently deployed
+}
+
+// SyncResponse answers PathSync.
+type SyncResponse struct {
+	Commit  string   `json:"commit"`
+	State   string   `json:"state"`
+	Changed bool     `json:"changed"`
+	Errors  []string `json:"errors,omitempty"`
+}

@@ -1,0 +1,74 @@
+package nodeagent
+
+import (
+	"context"
+	"io"
+	"syscall"
+	"time"
+)
+
+// Runtime is what the agent needs from a container runtime. The containerd
+// implementation lives in nodeagent/containerd; nodeagent/fakeruntime is a
+// scriptable in-memory one for fast unit tests. Both pass the shared suite
+// in nodeagent/runtimetest.
+type Runtime interface {
+	// PullImage makes ref available locally; it is a no-op when the image is
+	// already present.
+	PullImage(ctx context.Context, ref string) error
+	// Create creates (but does not start) a container. It fails with an
+	// error wrapping errdefs.ErrAlreadyExists when spec.ID exists.
+	Create(ctx context.Context, spec ContainerSpec) error
+	// Start starts the container's process.
+	Start(ctx context.Context, id string) error
+	// Stop sends signal, waits up to grace for the process to exit, then
+	// kills it. Stopping a stopped container is not an error.
+	Stop(ctx context.Context, id string, grace time.Duration) error
+	// Remove deletes a stopped container and its task and snapshot.
+	// Removing a missing container is not an error.
+	Remove(ctx context.Context, id string) error
+	// List returns every container the runtime holds for moor.
+	List(ctx context.Context) ([]ContainerInfo, error)
+	// Logs streams the container's log file (stdout and stderr).
+	Logs(ctx context.Context, id string, w io.Writer) error
+}
+
+// ContainerSpec describes one container of a pod.
+type ContainerSpec struct {
+	ID         string // unique, [A-Za-z0-9_.-]
+	Image      string
+	Command    []string // overrides the image's entrypoint when set
+	Args       []string // overrides the image's cmd when set
+	Env        []string // KEY=VALUE, appended to the image's env
+	WorkingDir string
+	// Labels are stored with the container and returned by List; the agent
+	// records pod identity and the spec hash here so it can adopt running
+	// containers after a restart.
+	Labels map[string]string
+	// LogPath is the file stdout and stderr are appended to.
+	LogPath string
+	// StopSignal defaults to SIGTERM.
+	StopSignal syscall.Signal
+}
+
+// ContainerState is a container's coarse state.
+type ContainerState string
+
+// Container states.
+const (
+	StateCreated ContainerState = "created" // created, never started
+	StateRunning ContainerState = "running"
+	StateExited  ContainerState = "exited"
+	StateUnknown ContainerState = "unknown"
+)
+
+// ContainerInfo is a container as the runtime reports it.
+type ContainerInfo struct {
+	ID         string
+	Image      string
+	Labels     map[string]string
+	State      ContainerState
+	Pid        uint32
+	ExitCode   uint32
+	StartedAt  time.Time
+	FinishedAt time.Time
+}

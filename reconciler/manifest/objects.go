@@ -1,0 +1,15 @@
+package manifest
+
+import (
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+)
+
+// Objects is every supported object of one commit, after parsing,
+// defaulting (namespace "default" where none is given) and validation.
+// Each slice is sorted by namespace, then name.
+type Objects struct {
+	Namespaces  []corev1.Namespace
+	Pods        []corev1.Pod
+	Deployments []appsv1.Deployment
+}
