@@ -79,10 +79,8 @@ func SortPods(pods []Pod) {
 func (d *NodeDesired) Encode() ([]byte, string, error) {
 	c := *d
 	c.APIVersion, c.Kind = Version, KindNodeDesired
-	if c.Pods == nil {
-		c.Pods = []Pod{}
-	}
-	pods := append([]Pod(nil), c.Pods...)
+	pods := make([]Pod, len(c.Pods)) // never nil: an empty node encodes "pods": []
+	copy(pods, c.Pods)
 	SortPods(pods)
 	c.Pods = pods
 	b, err := json.Marshal(&c)

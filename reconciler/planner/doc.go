@@ -1,0 +1,16 @@
+// Package planner decides which pod runs on which node. Plan is a pure,
+// deterministic function from the objects of one commit, the joined nodes,
+// the previous placement and the pod status nodes reported to the desired
+// state of every node plus the read models the CLI shows.
+//
+// It owns pod naming (Deployment pods are "<deployment>-<template-hash>-<suffix>",
+// stable across scaling and unrelated commits), pod UIDs, scheduling
+// (nodeSelector, required node affinity, spec.nodeName, stickiness, fewest
+// pods first) and the computed status of pods and Deployments.
+//
+// It must not do I/O, read the clock, start goroutines or use randomness:
+// the caller passes everything in (including Now) and persists what comes
+// out (Output.Placement becomes the next Input.Previous). Same input, in any
+// order, gives identical output. It never imports the node agent; the two
+// meet only in package api.
+package planner

@@ -1,0 +1,114 @@
+package planner
+
+import (
+	"sort"
+	"time"
+
+	"github.com/moor-dev/moor/api"
+	"github.com/moor-dev/moor/reconciler/manifest"
+)
+
+// Node is a joined node as the planner sees it. Every node implicitly
+// carries the label kubernetes.io/hostname=<Name> unless it sets that
+// label itself.
+type Node struct {
+	Name   string            `json:"name"`
+	Labels map[string]string `json:"labels,omitempty"`
+	// Ready is false when the node missed its heartbeats. New pods are not
+	// scheduled onto it; pods already placed there stay.
+	Ready bool `json:"ready"`
+}
+
+// Input is everything Plan needs. Plan does not modify it.
+type Input struct {
+	// Commit is the Git commit Objects were read from. It goes into every
+	// NodeDesired.Commit and never into a pod's identity, so an unrelated
+	// commit restarts nothing.
+	Commit string
+	// Objects are the validated objects of Commit; nil means none.
+	Objects *manifest.Objects
+	// Nodes are the joined nodes, in any order. Names must be unique; of
+	// duplicates one is used, chosen independently of input order.
+	Nodes []Node
+	// Previous maps a pod key ("namespace/name") to the node the last plan
+	// placed it on (the last Output.Placement).
+	Previous map[string]string
+	// Status maps a node name to the pods that node last reported. A
+	// report counts only for the pod with the same UID on the node the pod
+	// is placed on.
+	Status map[string][]api.PodStatus
+	// Now is the caller's clock. It only feeds Deployment availability
+	// (minReadySeconds) and condition times, never NodeDesired documents.
+	Now time.Time
+}
+
+// Output is the plan.
+type Output struct {
+	// Nodes has one entry for every input node, even one with no pods; its
+	// pods are sorted by namespace, then name. Pod specs are as written:
+	// a Deployment pod's spec.nodeName stays empty (the document's Node
+	// says where it runs), so moving a pod does not change its SpecHash.
+	Nodes map[string]*api.NodeDesired
+	// Placement maps each scheduled pod's key to its node. Persist it and
+	// pass it back as the next Input.Previous.
+	Placement map[string]string
+	// Pending are the pods that could not be scheduled, sorted by key.
+	Pending []Pending
+	// Pods is every planned pod, scheduled or pending, joined with the
+	// status its node reported, sorted by namespace, then name.
+	Pods []api.PodView
+	// Deployments carry a status computed from the reported pod status,
+	// sorted by namespace, then name.
+	Deployments []api.DeploymentView
+}
+
+// Pending is a pod that could not be scheduled and why, in the words
+// kubectl users know ("0/3 nodes are available: ...").
+type Pending struct {
+	Pod    api.Pod
+	Reason string
+}
+
+// Plan computes the desired state of every node. It is pure and
+// deterministic: the same input, with slices and maps in any order, gives
+// an identical Output.
+func Plan(in Input) *Output {
+	objs := in.Objects
+	if objs == nil {
+		objs = &manifest.Objects{}
+	}
+	cands, collisions := expand(objs)
+	sched := newScheduler(in.Nodes)
+	placement, pending := sched.schedule(cands, in.Previous)
+	pending = append(pending, collisions...)
+	sort.Slice(pending, func(i, j int) bool { return candidateLess(&pending[i].Pod, &pending[j].Pod) })
+
+	out := &Output{
+		Nodes:     make(map[string]*api.NodeDesired, len(sched.nodes)),
+		Placement: placement,
+		Pending:   pending,
+	}
+	for _, n := range sched.nodes {
+		out.Nodes[n.Name] = &api.NodeDesired{
+			APIVersion: api.Version,
+			Kind:       api.KindNodeDesired,
+			Node:       n.Name,
+			Commit:     in.Commit,
+			Pods:       []api.Pod{},
+		}
+	}
+	for _, c := range cands {
+		if node, ok := placement[c.Key()]; ok {
+			d := out.Nodes[node]
+			d.Pods = append(d.Pods, c)
+		}
+	}
+	for _, d := range out.Nodes {
+		api.SortPods(d.Pods)
+	}
+
+	reports := indexStatus(in.Status)
+	out.Pods = podViews(cands, placement, pending, reports)
+	out.Deployments = deploymentViews(objs.Deployments, cands, placement, reports, in.Commit, in.Now)
+	return out
+}

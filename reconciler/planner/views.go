@@ -1,0 +1,246 @@
+package planner
+
+import (
+	"sort"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/moor-dev/moor/api"
+)
+
+// reportKey finds the report of one pod incarnation on one node.
+type reportKey struct{ node, ns, name, uid string }
+
+// reports indexes what nodes reported.
+type reports struct {
+	byKey map[reportKey]*api.PodStatus
+	// replicas counts reported pods per "namespace/deployment", by name.
+	replicas map[string]int32
+}
+
+func indexStatus(status map[string][]api.PodStatus) *reports {
+	r := &reports{byKey: map[reportKey]*api.PodStatus{}, replicas: map[string]int32{}}
+	for node, pods := range status {
+		for i := range pods {
+			p := &pods[i]
+			r.byKey[reportKey{node, p.Namespace, p.Name, p.UID}] = p
+			if d, ok := replicaOf(p.Name); ok {
+				r.replicas[p.Namespace+"/"+d]++
+			}
+		}
+	}
+	return r
+}
+
+// of returns the report of exactly this pod (same UID) from node, or nil.
+func (r *reports) of(p *api.Pod, node string) *api.PodStatus {
+	if node == "" {
+		return nil
+	}
+	return r.byKey[reportKey{node, p.Namespace, p.Name, p.UID}]
+}
+
+// podViews joins every planned pod with its node's report. Pending pods are
+// shown unscheduled with kubectl's PodScheduled=False condition. Both
+// inputs are sorted, so a merge keeps the views sorted.
+func podViews(pods []api.Pod, placement map[string]string, pending []Pending, rep *reports) []api.PodView {
+	views := make([]api.PodView, 0, len(pods)+len(pending))
+	i, j := 0, 0
+	for i < len(pods) || j < len(pending) {
+		if i < len(pods) && (j == len(pending) || !candidateLess(&pending[j].Pod, &pods[i])) {
+			p := &pods[i]
+			i++
+			if node, ok := placement[p.Key()]; ok { // else it is in pending
+				views = append(views, scheduledView(p, node, rep.of(p, node)))
+			}
+			continue
+		}
+		views = append(views, pendingView(&pending[j]))
+		j++
+	}
+	return views
+}
+
+// scheduledView shows a placed pod with its report, or as Pending (but
+// scheduled) until its node reports this very pod.
+func scheduledView(p *api.Pod, node string, r *api.PodStatus) api.PodView {
+	v := newPodView(p, node)
+	if r == nil {
+		v.Pod.Status = corev1.PodStatus{
+			Phase:      corev1.PodPending,
+			Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionTrue}},
+		}
+		return v
+	}
+	v.Pod.Status = *r.Status.DeepCopy()
+	v.Commit = r.Commit
+	if r.Status.StartTime != nil {
+		v.Pod.CreationTimestamp = *r.Status.StartTime
+	}
+	return v
+}
+
+func pendingView(p *Pending) api.PodView {
+	v := newPodView(&p.Pod, p.Pod.Spec.NodeName)
+	v.Pod.Status = corev1.PodStatus{
+		Phase: corev1.PodPending,
+		Conditions: []corev1.PodCondition{{
+			Type:    corev1.PodScheduled,
+			Status:  corev1.ConditionFalse,
+			Reason:  corev1.PodReasonUnschedulable,
+			Message: p.Reason,
+		}},
+	}
+	return v
+}
+
+func newPodView(p *api.Pod, node string) api.PodView {
+	spec := *p.Spec.DeepCopy()
+	spec.NodeName = node
+	pod := corev1.Pod{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        p.Name,
+			Namespace:   p.Namespace,
+			UID:         types.UID(p.UID),
+			Labels:      copyMap(p.Labels),
+			Annotations: copyMap(p.Annotations),
+		},
+		Spec: spec,
+	}
+	if kind, name, ok := strings.Cut(p.Owner, "/"); ok && kind == ownerKindDeployment {
+		controller := true
+		pod.OwnerReferences = []metav1.OwnerReference{{
+			APIVersion: "apps/v1", Kind: kind, Name: name, Controller: &controller,
+		}}
+	}
+	return api.PodView{Pod: pod}
+}
+
+// deploymentViews computes each Deployment's status from the reports:
+//   - replicas: pods of the Deployment (any template) nodes report,
+//   - updatedReplicas: planned pods reported with the planned UID,
+//   - readyReplicas: those of them that are ready,
+//   - availableReplicas: ready for at least minReadySeconds at now.
+//
+// observedGeneration is left as the object had it.
+func deploymentViews(deps []appsv1.Deployment, pods []api.Pod, placement map[string]string, rep *reports, commit string, now time.Time) []api.DeploymentView {
+	byOwner := map[string][]*api.Pod{}
+	for i := range pods {
+		if p := &pods[i]; p.Owner != "" {
+			byOwner[p.Namespace+"/"+p.Owner] = append(byOwner[p.Namespace+"/"+p.Owner], p)
+		}
+	}
+	views := make([]api.DeploymentView, 0, len(deps))
+	for i := range deps {
+		d := deps[i].DeepCopy()
+		if d.Namespace == "" {
+			d.Namespace = defaultNamespace
+		}
+		if d.APIVersion == "" && d.Kind == "" {
+			d.APIVersion, d.Kind = "apps/v1", "Deployment"
+		}
+		st := appsv1.DeploymentStatus{ObservedGeneration: d.Status.ObservedGeneration}
+		st.Replicas = rep.replicas[d.Namespace+"/"+d.Name]
+		minReady := time.Duration(d.Spec.MinReadySeconds) * time.Second
+		for _, p := range byOwner[d.Namespace+"/"+ownerKindDeployment+"/"+d.Name] {
+			r := rep.of(p, placement[p.Key()])
+			if r == nil {
+				continue
+			}
+			st.UpdatedReplicas++
+			if since, ok := readySince(&r.Status); ok {
+				st.ReadyReplicas++
+				if minReady == 0 || (!since.IsZero() && !since.Add(minReady).After(now)) {
+					st.AvailableReplicas++
+				}
+			}
+		}
+		want := int32(replicas(d))
+		st.UnavailableReplicas = max(0, want-st.AvailableReplicas)
+		st.Conditions = []appsv1.DeploymentCondition{availableCondition(st.AvailableReplicas >= want, now)}
+		d.Status = st
+		views = append(views, api.DeploymentView{Deployment: *d, Commit: commit})
+	}
+	sort.SliceStable(views, func(i, j int) bool {
+		a, b := &views[i].Deployment, &views[j].Deployment
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		return a.Name < b.Name
+	})
+	return views
+}
+
+// availableCondition is Kubernetes' Available condition. moor keeps no
+// condition history, so both times are now.
+func availableCondition(ok bool, now time.Time) appsv1.DeploymentCondition {
+	c := appsv1.DeploymentCondition{
+		Type:               appsv1.DeploymentAvailable,
+		Status:             corev1.ConditionTrue,
+		Reason:             "MinimumReplicasAvailable",
+		Message:            "Deployment has minimum availability.",
+		LastUpdateTime:     metav1.NewTime(now),
+		LastTransitionTime: metav1.NewTime(now),
+	}
+	if !ok {
+		c.Status, c.Reason, c.Message = corev1.ConditionFalse, "MinimumReplicasUnavailable", "Deployment does not have minimum availability."
+	}
+	return c
+}
+
+// replicaOf returns the Deployment a pod name "<deploy>-<template-hash>-<suffix>"
+// belongs to, so that pods of an old template still shutting down count too.
+func replicaOf(pod string) (string, bool) {
+	const tail = 1 + 10 + 1 + suffixLen // "-<hash>-<suffix>"
+	if len(pod) <= tail {
+		return "", false
+	}
+	deploy, rest := pod[:len(pod)-tail], pod[len(pod)-tail:]
+	for i := 0; i < len(rest); i++ {
+		c := rest[i]
+		var ok bool
+		switch {
+		case i == 0 || i == 11:
+			ok = c == '-'
+		case i < 11:
+			ok = '0' <= c && c <= '9' || 'a' <= c && c <= 'f'
+		default:
+			ok = strings.IndexByte(suffixAlphabet, c) >= 0
+		}
+		if !ok {
+			return "", false
+		}
+	}
+	return deploy, true
+}
+
+// readySince reports whether a pod is ready and since when (zero if
+// unknown). The PodReady condition decides when present; otherwise the pod
+// is ready when it has containers and all are ready, since the latest
+// container start.
+func readySince(st *corev1.PodStatus) (time.Time, bool) {
+	for _, c := range st.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.LastTransitionTime.Time, c.Status == corev1.ConditionTrue
+		}
+	}
+	if len(st.ContainerStatuses) == 0 {
+		return time.Time{}, false
+	}
+	var since time.Time
+	for _, c := range st.ContainerStatuses {
+		if !c.Ready {
+			return time.Time{}, false
+		}
+		if r := c.State.Running; r != nil && r.StartedAt.After(since) {
+			since = r.StartedAt.Time
+		}
+	}
+	return since, true
+}
