@@ -1,0 +1,108 @@
+package fakeruntime_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/containerd/errdefs"
+
+	"github.com/moor-dev/moor/nodeagent"
+	"github.com/moor-dev/moor/nodeagent/fakeruntime"
+	"github.com/moor-dev/moor/nodeagent/runtimetest"
+)
+
+func TestSuite(t *testing.T) {
+	runtimetest.Run(t, func(t *testing.T) (nodeagent.Runtime, runtimetest.Fixture) {
+		rt := fakeruntime.New()
+		return rt, runtimetest.Fixture{
+			Image:    "registry.example/busybox:1",
+			Command:  func(p runtimetest.Program) []string { return []string{"fake", p.String()} },
+			Output:   "hi\n",
+			ExitCode: 3,
+			Started: func(t *testing.T, id string, p runtimetest.Program) {
+				switch p {
+				case runtimetest.Sleep:
+					rt.SetStopBehaviour(id, fakeruntime.StopIgnoresSignal)
+				case runtimetest.PrintExit:
+					if err := rt.Print(id, "hi\n"); err != nil {
+						t.Fatal(err)
+					}
+					if err := rt.Exit(id, 3); err != nil {
+						t.Fatal(err)
+					}
+				}
+			},
+		}
+	})
+}
+
+func TestScripting(t *testing.T) {
+	ctx := context.Background()
+	rt := fakeruntime.New()
+	now := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	rt.Now = func() time.Time { return now }
+
+	boom := errors.New("registry down")
+	rt.FailPull("img:bad", boom)
+	if err := rt.PullImage(ctx, "img:bad"); !errors.Is(err, boom) {
+		t.Fatalf("PullImage(img:bad) = %v, want %v", err, boom)
+	}
+	if err := rt.PullImage(ctx, "img:1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := rt.Images(); !slices.Equal(got, []string{"img:1"}) {
+		t.Errorf("Images = %v", got)
+	}
+	if err := rt.Create(ctx, nodeagent.ContainerSpec{ID: "x", Image: "img:missing"}); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("Create with unpulled image = %v, want NotFound", err)
+	}
+	if err := rt.Create(ctx, nodeagent.ContainerSpec{ID: "bad/id", Image: "img:1"}); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Errorf("Create with bad id = %v, want InvalidArgument", err)
+	}
+	if err := rt.Create(ctx, nodeagent.ContainerSpec{ID: "a", Image: "img:1"}); err != nil {
+		t.Fatal(err)
+	}
+	rt.Fail("start", "a", errdefs.ErrUnavailable)
+	if err := rt.Start(ctx, "a"); !errors.Is(err, errdefs.ErrUnavailable) {
+		t.Errorf("scripted Start failure = %v", err)
+	}
+	if err := rt.Start(ctx, "a"); err != nil {
+		t.Fatalf("Start after one scripted failure: %v", err)
+	}
+	now = now.Add(time.Minute)
+	if err := rt.Exit("a", 2); err != nil {
+		t.Fatal(err)
+	}
+	list, _ := rt.List(ctx)
+	if len(list) != 1 || list[0].ExitCode != 2 || !list[0].FinishedAt.Equal(now) ||
+		!list[0].StartedAt.Equal(now.Add(-time.Minute)) {
+		t.Errorf("List = %+v", list)
+	}
+	if err := rt.Exit("a", 1); !errors.Is(err, errdefs.ErrFailedPrecondition) {
+		t.Errorf("Exit of exited container = %v", err)
+	}
+	if err := rt.Remove(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"pull img:bad", "pull img:1", "create x", "create bad/id", "create a",
+		"start a", "start a", "remove a"}
+	if got := rt.Calls(); !slices.Equal(got, want) {
+		t.Errorf("Calls =\n%q\nwant\n%q", got, want)
+	}
+}
+
+func TestStopHonoursContext(t *testing.T) {
+	rt := fakeruntime.New()
+	ctx, cancel := context.WithCancel(context.Background())
+	rt.AddImage("img")
+	_ = rt.Create(ctx, nodeagent.ContainerSpec{ID: "a", Image: "img"})
+	_ = rt.Start(ctx, "a")
+	rt.SetStopBehaviour("a", fakeruntime.StopIgnoresSignal)
+	go func() { time.Sleep(20 * time.Millisecond); cancel() }()
+	if err := rt.Stop(ctx, "a", time.Hour); !errors.Is(err, context.Canceled) {
+		t.Errorf("Stop = %v, want context.Canceled", err)
+	}
+}
