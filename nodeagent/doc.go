@@ -1,0 +1,20 @@
+// Package nodeagent is moor's node agent: it joins the server, long-polls the
+// node's desired state, runs the pods through a Runtime, reports their status
+// and keeps local state (DataDir/state.json and the node's credentials) that
+// survives restarts.
+//
+// It owns the agent's data directory and the containers the Runtime lists
+// for moor. It must not import the reconciler (the two meet only in package
+// api), containerd or any concrete Runtime: those are injected. Stopping
+// the agent leaves containers running; only a changed desired state stops
+// them.
+//
+// The pieces, each a thin shell around a pure core:
+//   - client.go: join (pinned to the token's CA hash), mTLS pull and report.
+//   - state.go: the persisted applied document and per-container records.
+//   - pods.go: plan, the pure diff from desired pods and actual containers to
+//     actions; runner.go executes actions through lifecycle hooks (hooks.go,
+//     *_hook.go).
+//   - status.go: the pure status builder.
+//   - agent.go: the run loop wiring them together.
+package nodeagent
