@@ -120,9 +120,13 @@ func (a *Authority) AdminPEM() (cert, key []byte) {
 // when given. They are optional at this layer because a node joins before
 // it has one; the HTTP handler decides which paths need which subject.
 func (a *Authority) ServerTLSConfig() *tls.Config {
+	// Serve the CA with the leaf: a joining agent has only the CA's hash
+	// from its token and finds the CA it pins in this chain.
+	chain := a.server
+	chain.Certificate = append(append([][]byte(nil), a.server.Certificate...), a.caCert.Raw)
 	return &tls.Config{
 		MinVersion:   tls.VersionTLS12,
-		Certificates: []tls.Certificate{a.server},
+		Certificates: []tls.Certificate{chain},
 		ClientAuth:   tls.VerifyClientCertIfGiven,
 		ClientCAs:    a.CAPool(),
 	}

@@ -373,3 +373,30 @@ func TestEmptyDir(t *testing.T) {
 		t.Fatalf("err = %v, want invalid argument", err)
 	}
 }
+
+// A joining agent knows only the CA's hash from its token: the server must
+// present the CA in its chain so the agent can find and pin it.
+func TestServerChainCarriesPinnedCA(t *testing.T) {
+	a, err := LoadOrCreate(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pinned bool
+	client := &tls.Config{
+		InsecureSkipVerify: true, // the test checks the chain by hand, as the agent does
+		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+			for _, der := range raw {
+				if api.CAHash(der) == a.Token().CAHash {
+					pinned = true
+				}
+			}
+			return nil
+		},
+	}
+	if _, err := handshake(t, a, client); err != nil {
+		t.Fatal(err)
+	}
+	if !pinned {
+		t.Fatal("the server's chain does not carry the CA the token pins")
+	}
+}
