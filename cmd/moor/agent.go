@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/moor-dev/moor/nodeagent"
+	"github.com/moor-dev/moor/nodeagent/containerd"
+)
+
+// agentOptions are the flags of `moor agent`.
+type agentOptions struct {
+	agent              nodeagent.Config
+	tokenFile          string
+	labels             []string
+	containerdSocket   string
+	runcRoot           string
+	cgroupParent       string
+	insecureRegistries []string
+}
+
+func (o *agentOptions) bind(cmd *cobra.Command) {
+	host, _ := os.Hostname()
+	f := cmd.Flags()
+	f.StringVar(&o.agent.Server, "server", "", "URL of the moor server (https://host:7443)")
+	f.StringVar(&o.agent.Token, "token", "", "join token (the server writes it to <data-dir>/token); needed only on the first start")
+	f.StringVar(&o.tokenFile, "token-file", "", "file holding the join token")
+	f.StringVar(&o.agent.Name, "name", strings.ToLower(host), "node name")
+	f.StringVar(&o.agent.DataDir, "data-dir", "/var/lib/moor/agent", "directory for the node's certificate and local state")
+	f.StringSliceVar(&o.labels, "label", nil, "node label key=value (repeatable)")
+	f.StringVar(&o.containerdSocket, "containerd", "/run/containerd/containerd.sock", "containerd socket")
+	f.StringVar(&o.runcRoot, "runc-root", "", "runc state directory (default <data-dir>/runc)")
+	f.StringVar(&o.cgroupParent, "cgroup-parent", "", "cgroup parent for containers (default /moor-<name>)")
+	f.StringSliceVar(&o.insecureRegistries, "insecure-registry", nil, "registry host:port to pull from over plain HTTP (repeatable)")
+	f.DurationVar(&o.agent.PollWait, "poll-wait", 30*time.Second, "long-poll wait for desired state")
+}
+
+func (o *agentOptions) complete(log *slog.Logger) error {
+	if o.tokenFile != "" {
+		b, err := os.ReadFile(o.tokenFile)
+		if err != nil {
+			return fmt.Errorf("--token-file: %w", err)
+		}
+		o.agent.Token = strings.TrimSpace(string(b))
+	}
+	o.agent.Labels = map[string]string{}
+	for _, l := range o.labels {
+		k, v, ok := strings.Cut(l, "=")
+		if !ok {
+			return fmt.Errorf("--label %q: want key=value", l)
+		}
+		o.agent.Labels[k] = v
+	}
+	if o.runcRoot == "" {
+		o.runcRoot = filepath.Join(o.agent.DataDir, "runc")
+	}
+	if o.cgroupParent == "" {
+		o.cgroupParent = "/moor-" + o.agent.Name
+	}
+	o.agent.Log = log
+	return o.agent.Validate()
+}
+
+func newAgentCommand(logs *logOptions) *cobra.Command {
+	o := &agentOptions{}
+	cmd := &cobra.Command{
+		Use:     "agent",
+		Short:   "Run a node agent: pull this node's desired state and run its pods on containerd",
+		Example: `  moor agent --server https://10.0.0.1:7443 --token-file /etc/moor/token --name node-a`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := logs.logger()
+			if err != nil {
+				return err
+			}
+			if err := o.complete(log); err != nil {
+				return err
+			}
+			return runAgent(cmd.Context(), o, log)
+		},
+	}
+	o.bind(cmd)
+	_ = cmd.MarkFlagRequired("server")
+	return cmd
+}
+
+// runAgent runs an agent until ctx ends. The agent's containers keep
+// running after it stops: a restarted agent adopts them.
+func runAgent(ctx context.Context, o *agentOptions, log *slog.Logger) error {
+	rt, err := newRuntime(ctx, o, log)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	a, err := nodeagent.New(o.agent, rt)
+	if err != nil {
+		return err
+	}
+	return a.Run(ctx)
+}
+
+func newRuntime(ctx context.Context, o *agentOptions, log *slog.Logger) (*containerd.Runtime, error) {
+	return containerd.New(ctx, containerd.Config{
+		Address: o.containerdSocket, RuncRoot: o.runcRoot, CgroupParent: o.cgroupParent,
+		InsecureRegistries: o.insecureRegistries, Log: log.With("component", "containerd"),
+	})
+}

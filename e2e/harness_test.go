@@ -1,0 +1,312 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/moor-dev/moor/internal/devenv/imagebuild"
+	"github.com/moor-dev/moor/internal/devenv/registry"
+	"github.com/moor-dev/moor/nodeagent"
+	"github.com/moor-dev/moor/nodeagent/containerd"
+	"github.com/moor-dev/moor/nodeagent/containerdproc"
+)
+
+// env is one test cluster: registry, containerd, git repo, server, agents.
+type env struct {
+	t       *testing.T
+	ctx     context.Context
+	dir     string
+	moor    string // binary
+	reg     *registry.Registry
+	bare    string
+	work    string
+	server  *proc
+	srvDir  string
+	srvURL  string
+	socket  string
+	runtime *containerd.Runtime
+}
+
+// requireRoot skips unless the test can run real containers.
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("end-to-end tests run containers and need root (CI runs them as root)")
+	}
+	for _, b := range []string{"containerd", "runc", "git", "docker-registry", "busybox"} {
+		if _, err := exec.LookPath(b); err != nil {
+			t.Skipf("%s is not installed: run hack/install-deps.sh", b)
+		}
+	}
+}
+
+var buildOnce struct {
+	sync.Once
+	path string
+	err  error
+}
+
+// moorBinary builds cmd/moor once per test binary.
+func moorBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "moor-e2e-bin-")
+		if err != nil {
+			buildOnce.err = err
+			return
+		}
+		buildOnce.path = filepath.Join(dir, "moor")
+		out, err := exec.Command("go", "build", "-o", buildOnce.path, "../cmd/moor").CombinedOutput()
+		if err != nil {
+			buildOnce.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildOnce.err != nil {
+		t.Fatal(buildOnce.err)
+	}
+	return buildOnce.path
+}
+
+func newEnv(t *testing.T) *env {
+	requireRoot(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	e := &env{t: t, ctx: ctx, dir: t.TempDir(), moor: moorBinary(t)}
+
+	reg, err := registry.Start(ctx, registry.Config{Dir: filepath.Join(e.dir, "registry")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Stop() })
+	e.reg = reg
+
+	d, err := containerdproc.Start(ctx, containerdproc.Config{Dir: filepath.Join(e.dir, "containerd")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.socket = d.Socket()
+	rt, err := containerd.New(ctx, containerd.Config{Address: e.socket, RuncRoot: filepath.Join(e.dir, "agent-a", "runc")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.runtime = rt
+	t.Cleanup(func() {
+		// Stop what the agent left running, then containerd.
+		cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer ccancel()
+		if cs, err := rt.List(cctx); err == nil {
+			for _, c := range cs {
+				_ = rt.Stop(cctx, c.ID, time.Second)
+				_ = rt.Remove(cctx, c.ID)
+			}
+		}
+		rt.Close()
+		_ = d.Stop(cctx)
+	})
+
+	e.bare = filepath.Join(e.dir, "repo.git")
+	e.git("", "init", "-q", "--bare", "--initial-branch=main", e.bare)
+	e.work = filepath.Join(e.dir, "work")
+	e.git("", "clone", "-q", e.bare, e.work)
+	e.git(e.work, "checkout", "-q", "-b", "main")
+	return e
+}
+
+// image pushes a demo image variant and returns its reference.
+func (e *env) image(tag string) string {
+	spec := imagebuild.DemoSpec(e.reg.Addr())
+	spec.Tag = tag
+	spec.Env = append(spec.Env, "DEMO_VARIANT="+tag)
+	if _, err := imagebuild.Push(e.ctx, spec); err != nil {
+		e.t.Fatal(err)
+	}
+	return spec.Ref()
+}
+
+func (e *env) git(dir string, args ...string) string {
+	e.t.Helper()
+	cmd := exec.Command("git", append([]string{"-c", "user.name=e2e", "-c", "user.email=e2e@test"}, args...)...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		e.t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+// push writes files (nil content deletes), commits and pushes; it returns the commit.
+func (e *env) push(msg string, files map[string]string) string {
+	e.t.Helper()
+	for name, content := range files {
+		p := filepath.Join(e.work, name)
+		if content == "" {
+			os.Remove(p)
+			continue
+		}
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	e.git(e.work, "add", "-A")
+	e.git(e.work, "commit", "-q", "--allow-empty", "-m", msg)
+	e.git(e.work, "push", "-q", "origin", "main")
+	return strings.TrimSpace(e.git(e.work, "rev-parse", "HEAD"))
+}
+
+func freePort(t *testing.T) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// proc is a moor process started by the test.
+type proc struct {
+	cmd  *exec.Cmd
+	out  *bytes.Buffer
+	done chan struct{}
+}
+
+func (e *env) start(name string, args ...string) *proc {
+	e.t.Helper()
+	logf, err := os.Create(filepath.Join(e.dir, name+".log"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	cmd := exec.Command(e.moor, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	go func() { cmd.Wait(); logf.Close(); close(p.done) }()
+	e.t.Cleanup(func() {
+		p.stop()
+		if e.t.Failed() {
+			b, _ := os.ReadFile(logf.Name())
+			e.t.Logf("--- %s log ---\n%s", name, tail(string(b), 80))
+		}
+	})
+	return p
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// stop sends SIGTERM and waits.
+func (p *proc) stop() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(20 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+func (e *env) startServer() {
+	e.srvDir = filepath.Join(e.dir, "server")
+	port := freePort(e.t)
+	e.srvURL = fmt.Sprintf("https://127.0.0.1:%d", port)
+	e.server = e.start("server", "server", "--repo", "file://"+e.bare, "--branch", "main",
+		"--data-dir", e.srvDir, "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--poll-interval", "1h")
+	e.eventually(10*time.Second, "server writes its token", func() error {
+		_, err := os.Stat(filepath.Join(e.srvDir, "admin.conf"))
+		return err
+	})
+}
+
+func (e *env) startAgent(name string) *proc {
+	return e.start("agent-"+name, "agent", "--server", e.srvURL,
+		"--token-file", filepath.Join(e.srvDir, "token"), "--name", name,
+		"--data-dir", filepath.Join(e.dir, "agent-"+name), "--containerd", e.socket,
+		"--runc-root", filepath.Join(e.dir, "agent-"+name, "runc"),
+		"--insecure-registry", e.reg.Addr(), "--poll-wait", "5s")
+}
+
+// cli runs a CLI verb against the test server and returns stdout.
+func (e *env) cli(args ...string) (string, error) {
+	cmd := exec.Command(e.moor, append([]string{"--config", filepath.Join(e.srvDir, "admin.conf")}, args...)...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if err != nil {
+		return out.String(), fmt.Errorf("moor %v: %v: %s%s", args, err, out.String(), errb.String())
+	}
+	return out.String(), nil
+}
+
+func (e *env) mustCLI(args ...string) string {
+	e.t.Helper()
+	out, err := e.cli(args...)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return out
+}
+
+// pods returns the pods as `moor get pods -A -o json` lists them.
+func (e *env) pods() []corev1.Pod {
+	e.t.Helper()
+	var list struct {
+		Kind  string       `json:"kind"`
+		Items []corev1.Pod `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(e.mustCLI("get", "pods", "-A", "-o", "json")), &list); err != nil {
+		e.t.Fatal(err)
+	}
+	if list.Kind != "List" {
+		e.t.Fatalf("get pods -o json: kind %q, want List", list.Kind)
+	}
+	return list.Items
+}
+
+// containers lists containerd's containers with their state.
+func (e *env) containers() []nodeagent.ContainerInfo {
+	e.t.Helper()
+	cs, err := e.runtime.List(e.ctx)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return cs
+}
+
+func (e *env) eventually(timeout time.Duration, what string, f func() error) {
+	e.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = f(); err == nil {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	e.t.Fatalf("timed out after %s waiting until %s: %v", timeout, what, err)
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs every test of moor on this machine, as CI does: installs what the
+# tests need (Debian packages), then unit, integration and end-to-end tests
+# against real containerd, runc, git and a loopback registry. Run as root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash hack/install-deps.sh
+
+export PATH=/usr/local/go/bin:$PATH
+echo "== go vet"
+go vet ./...
+echo "== go test"
+# -p 1 keeps integration tests that start containerd daemons from
+# competing for the machine's two cores.
+go test -race -count=1 -timeout 25m -p 1 ./...

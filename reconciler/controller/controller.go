@@ -1,0 +1,313 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/containerd/errdefs"
+
+	"github.com/moor-dev/moor/api"
+	"github.com/moor-dev/moor/reconciler/manifest"
+	"github.com/moor-dev/moor/reconciler/planner"
+	"github.com/moor-dev/moor/reconciler/store"
+)
+
+// Config wires the controller to its collaborators.
+type Config struct {
+	Source    Source
+	Store     Store
+	Publisher Publisher
+	Signer    Signer
+	Log       *slog.Logger
+	// PollInterval is how often the branch is polled (default 30s); each
+	// wait is jittered by up to a fifth of it.
+	PollInterval time.Duration
+	// NodeTimeout is how long a node may stay silent before it is NotReady
+	// and gets no new pods (default 40s).
+	NodeTimeout time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Validate checks the configuration and fills in defaults.
+func (c *Config) Validate() error {
+	if c.Source == nil || c.Store == nil || c.Publisher == nil || c.Signer == nil {
+		return errors.New("controller: Source, Store, Publisher and Signer are required")
+	}
+	if c.Log == nil {
+		c.Log = slog.Default()
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = 30 * time.Second
+	}
+	if c.PollInterval < time.Second {
+		return fmt.Errorf("controller: poll interval %s is below 1s", c.PollInterval)
+	}
+	if c.NodeTimeout == 0 {
+		c.NodeTimeout = 40 * time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return nil
+}
+
+// Controller runs the fetch → validate → plan → publish loop.
+type Controller struct {
+	cfg Config
+	log *slog.Logger
+
+	syncMu sync.Mutex // one fetch at a time
+
+	mu      sync.Mutex // guards the fields below
+	objects *manifest.Objects
+	commit  string
+	last    *planner.Output
+	ready   string // readySet of the nodes the last plan saw
+}
+
+// New creates a controller. Call Restore before serving requests.
+func New(cfg Config) (*Controller, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Controller{cfg: cfg, log: cfg.Log.With("component", "controller")}, nil
+}
+
+// Restore republishes the stored documents and reloads the deployed
+// commit's objects, so a restarted server serves exactly what it served
+// before without waiting for Git.
+func (c *Controller) Restore(ctx context.Context) error {
+	docs, err := c.cfg.Store.ListDesired(ctx)
+	if err != nil {
+		return fmt.Errorf("restore published documents: %w", err)
+	}
+	for node, d := range docs {
+		c.cfg.Publisher.Set(node, d.Body, d.Digest)
+	}
+	sha, err := c.cfg.Store.Deployed(ctx)
+	if err != nil || sha == "" {
+		return err
+	}
+	files, err := c.cfg.Source.Files(ctx, sha)
+	if err != nil {
+		// The mirror may be gone; the next fetch brings it back.
+		c.log.Warn("cannot reload deployed commit; waiting for the next fetch", "commit", sha, "err", err)
+		return nil
+	}
+	objs, err := manifest.Load(files)
+	if err != nil {
+		return fmt.Errorf("reload deployed commit %s: %w", sha, err)
+	}
+	c.mu.Lock()
+	c.objects, c.commit = objs, sha
+	c.mu.Unlock()
+	return c.replan(ctx)
+}
+
+// Run polls the branch until ctx ends. Sync may also be called directly.
+func (c *Controller) Run(ctx context.Context) error {
+	for {
+		if _, err := c.Sync(ctx); err != nil && ctx.Err() == nil {
+			c.log.Error("sync failed", "err", err)
+		}
+		if err := c.tickNodes(ctx); err != nil && ctx.Err() == nil {
+			c.log.Error("node check failed", "err", err)
+		}
+		wait := c.cfg.PollInterval + rand.N(c.cfg.PollInterval/5+1)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+	}
+}
+
+// Sync fetches the branch and, when its head moved, validates, plans and
+// publishes the new commit. An invalid commit is recorded as rejected and
+// leaves the deployed one in place.
+func (c *Controller) Sync(ctx context.Context) (api.SyncResponse, error) {
+	c.syncMu.Lock()
+	defer c.syncMu.Unlock()
+
+	rev, changed, err := c.cfg.Source.Fetch(ctx)
+	if err != nil {
+		return api.SyncResponse{}, fmt.Errorf("fetch: %w", errors.Join(errdefs.ErrUnavailable, err))
+	}
+	if !changed {
+		if rec, err := c.cfg.Store.GetCommit(ctx, rev.Commit); err == nil {
+			return api.SyncResponse{Commit: rev.Commit, State: rec.State, Errors: rec.Errors}, nil
+		}
+		// A head seen before the last restart: process it below.
+	}
+	rec := store.CommitRecord{
+		SHA: rev.Commit, Author: rev.Author, Message: rev.Message, Time: rev.Time,
+		SeenAt: c.cfg.Now().UTC(),
+	}
+	if old, err := c.cfg.Store.GetCommit(ctx, rev.Commit); err == nil {
+		rec.SeenAt = old.SeenAt
+	}
+	objs, loadErr := c.load(ctx, rev.Commit)
+	if loadErr != nil && !commitFault(loadErr) {
+		return api.SyncResponse{}, fmt.Errorf("read commit %s: %w", rev.Commit, loadErr)
+	}
+	if loadErr != nil {
+		rec.State = api.CommitRejected
+		rec.Errors = errorLines(loadErr)
+		if err := c.cfg.Store.PutCommit(ctx, rec); err != nil {
+			return api.SyncResponse{}, err
+		}
+		c.log.Warn("commit rejected; the deployed commit stays", "commit", rev.Commit, "errors", len(rec.Errors))
+		return api.SyncResponse{Commit: rev.Commit, State: rec.State, Changed: true, Errors: rec.Errors}, nil
+	}
+	c.mu.Lock()
+	c.objects, c.commit = objs, rev.Commit
+	c.mu.Unlock()
+	if err := c.replan(ctx); err != nil {
+		return api.SyncResponse{}, err
+	}
+	rec.State = api.CommitAccepted
+	if err := c.cfg.Store.PutCommit(ctx, rec); err != nil {
+		return api.SyncResponse{}, err
+	}
+	if err := c.cfg.Store.SetDeployed(ctx, rev.Commit); err != nil {
+		return api.SyncResponse{}, err
+	}
+	c.log.Info("commit deployed", "commit", rev.Commit)
+	return api.SyncResponse{Commit: rev.Commit, State: rec.State, Changed: true}, nil
+}
+
+func (c *Controller) load(ctx context.Context, commit string) (*manifest.Objects, error) {
+	files, err := c.cfg.Source.Files(ctx, commit)
+	if err != nil {
+		return nil, err
+	}
+	return manifest.Load(files)
+}
+
+// commitFault reports whether err is the commit's own fault (invalid
+// manifests, oversized or missing files) rather than a passing failure
+// worth retrying.
+func commitFault(err error) bool {
+	return errors.Is(err, manifest.ErrInvalid) || errdefs.IsInvalidArgument(err) ||
+		errdefs.IsResourceExhausted(err) || errdefs.IsNotFound(err)
+}
+
+// errorLines flattens a validation error into one line per problem.
+func errorLines(err error) []string {
+	var list manifest.ErrorList
+	if errors.As(err, &list) {
+		out := make([]string, 0, len(list))
+		for _, e := range list {
+			out = append(out, e.Error())
+		}
+		return out
+	}
+	return []string{err.Error()}
+}
+
+// replan runs the planner over the current objects and nodes, then stores
+// and publishes every node's document whose digest changed.
+func (c *Controller) replan(ctx context.Context) error {
+	in, err := c.input(ctx)
+	if err != nil {
+		return err
+	}
+	if in.Objects == nil {
+		return nil // nothing deployed yet
+	}
+	out := planner.Plan(in)
+	for node, doc := range out.Nodes {
+		body, digest, err := doc.Encode()
+		if err != nil {
+			return err
+		}
+		if err := c.cfg.Store.PutDesired(ctx, node, body, digest); err != nil {
+			return err
+		}
+		c.cfg.Publisher.Set(node, body, digest)
+	}
+	if err := c.cfg.Store.PutPlacement(ctx, out.Placement); err != nil {
+		return err
+	}
+	for _, p := range out.Pending {
+		c.log.Warn("pod unschedulable", "pod", p.Pod.Key(), "reason", p.Reason)
+	}
+	c.mu.Lock()
+	c.last, c.ready = out, readySet(in.Nodes)
+	c.mu.Unlock()
+	return nil
+}
+
+// input gathers the planner's input from memory and the store.
+func (c *Controller) input(ctx context.Context) (planner.Input, error) {
+	c.mu.Lock()
+	objs, commit := c.objects, c.commit
+	c.mu.Unlock()
+	nodes, err := c.cfg.Store.ListNodes(ctx)
+	if err != nil {
+		return planner.Input{}, err
+	}
+	prev, err := c.cfg.Store.Placement(ctx)
+	if err != nil && !errdefs.IsNotFound(err) {
+		return planner.Input{}, err
+	}
+	statuses, err := c.cfg.Store.ListNodeStatus(ctx)
+	if err != nil {
+		return planner.Input{}, err
+	}
+	now := c.cfg.Now()
+	in := planner.Input{Commit: commit, Objects: objs, Previous: prev, Now: now,
+		Status: make(map[string][]api.PodStatus, len(statuses))}
+	for _, n := range nodes {
+		in.Nodes = append(in.Nodes, planner.Node{Name: n.Name, Labels: n.Labels, Ready: c.nodeReady(n, now)})
+	}
+	for node, s := range statuses {
+		in.Status[node] = s.Pods
+	}
+	return in, nil
+}
+
+func (c *Controller) nodeReady(n store.NodeRecord, now time.Time) bool {
+	seen := n.LastSeen
+	if seen.IsZero() {
+		seen = n.JoinedAt
+	}
+	return now.Sub(seen) < c.cfg.NodeTimeout
+}
+
+// tickNodes replans when a node's readiness changed since the last plan.
+func (c *Controller) tickNodes(ctx context.Context) error {
+	c.mu.Lock()
+	last := c.last
+	c.mu.Unlock()
+	if last == nil {
+		return nil
+	}
+	in, err := c.input(ctx)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	same := readySet(in.Nodes) == c.ready
+	c.mu.Unlock()
+	if same {
+		return nil
+	}
+	return c.replan(ctx)
+}
+
+func readySet(nodes []planner.Node) string {
+	s := ""
+	for _, n := range nodes {
+		if n.Ready {
+			s += n.Name + ","
+		}
+	}
+	return s
+}

@@ -1,0 +1,146 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/containerd/errdefs"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/moor-dev/moor/api"
+	"github.com/moor-dev/moor/reconciler/planner"
+	"github.com/moor-dev/moor/reconciler/store"
+)
+
+// Join registers a node and signs its certificate. The node keeps its
+// name across re-joins; its labels are updated.
+func (c *Controller) Join(ctx context.Context, req api.JoinRequest) (api.JoinResponse, error) {
+	if !api.SecretEqual(req.Secret, c.cfg.Signer.Token().Secret) {
+		return api.JoinResponse{}, fmt.Errorf("join: the token's secret is wrong; use the token from the server's data dir: %w", errdefs.ErrPermissionDenied)
+	}
+	if msgs := validation.IsDNS1123Label(req.Node); len(msgs) > 0 {
+		return api.JoinResponse{}, fmt.Errorf("join: node name %q: %s: %w", req.Node, strings.Join(msgs, "; "), errdefs.ErrInvalidArgument)
+	}
+	cert, err := c.cfg.Signer.SignNode([]byte(req.CSR), req.Node)
+	if err != nil {
+		return api.JoinResponse{}, fmt.Errorf("join: %w", errors.Join(errdefs.ErrInvalidArgument, err))
+	}
+	now := c.cfg.Now().UTC()
+	rec, err := c.cfg.Store.GetNode(ctx, req.Node)
+	if err != nil && !errdefs.IsNotFound(err) {
+		return api.JoinResponse{}, err
+	}
+	if errdefs.IsNotFound(err) {
+		rec = store.NodeRecord{Name: req.Node, JoinedAt: now}
+	}
+	rec.Labels, rec.LastSeen = req.Labels, now
+	if err := c.cfg.Store.PutNode(ctx, rec); err != nil {
+		return api.JoinResponse{}, err
+	}
+	c.log.Info("node joined", "node", req.Node)
+	if err := c.replan(ctx); err != nil {
+		return api.JoinResponse{}, err
+	}
+	return api.JoinResponse{Certificate: string(cert), CA: string(c.cfg.Signer.CAPEM())}, nil
+}
+
+// ReportStatus stores a node's report and marks the node as seen. The
+// transport has already checked that the report comes from that node.
+func (c *Controller) ReportStatus(ctx context.Context, s api.NodeStatus) error {
+	rec, err := c.cfg.Store.GetNode(ctx, s.Node)
+	if err != nil {
+		if errdefs.IsNotFound(err) {
+			return fmt.Errorf("node %q has not joined: %w", s.Node, errdefs.ErrNotFound)
+		}
+		return err
+	}
+	wasReady := c.nodeReady(rec, c.cfg.Now())
+	rec.LastSeen, rec.Commit, rec.DesiredDigest = c.cfg.Now().UTC(), s.Commit, s.DesiredDigest
+	if err := c.cfg.Store.PutNode(ctx, rec); err != nil {
+		return err
+	}
+	if err := c.cfg.Store.PutNodeStatus(ctx, s); err != nil {
+		return err
+	}
+	if !wasReady {
+		return c.replan(ctx)
+	}
+	return nil
+}
+
+// view re-runs the planner with the latest reported status; placement is
+// sticky, so it matches what was published.
+func (c *Controller) view(ctx context.Context) (*planner.Output, error) {
+	in, err := c.input(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if in.Objects == nil {
+		return &planner.Output{}, nil
+	}
+	return planner.Plan(in), nil
+}
+
+// Pods lists every planned pod with its reported status.
+func (c *Controller) Pods(ctx context.Context) ([]api.PodView, error) {
+	v, err := c.view(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return v.Pods, nil
+}
+
+// Deployments lists every Deployment with its computed status.
+func (c *Controller) Deployments(ctx context.Context) ([]api.DeploymentView, error) {
+	v, err := c.view(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return v.Deployments, nil
+}
+
+// Nodes lists the registered nodes.
+func (c *Controller) Nodes(ctx context.Context) ([]api.NodeView, error) {
+	recs, err := c.cfg.Store.ListNodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	last := c.last
+	c.mu.Unlock()
+	now := c.cfg.Now()
+	out := make([]api.NodeView, 0, len(recs))
+	for _, r := range recs {
+		v := api.NodeView{Name: r.Name, Labels: r.Labels, JoinedAt: r.JoinedAt, LastSeen: r.LastSeen,
+			Commit: r.Commit, Ready: c.nodeReady(r, now)}
+		if last != nil {
+			if d := last.Nodes[r.Name]; d != nil {
+				v.Pods = len(d.Pods)
+			}
+		}
+		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// Commits lists the commits seen, newest first.
+func (c *Controller) Commits(ctx context.Context) ([]api.CommitView, error) {
+	recs, err := c.cfg.Store.ListCommits(ctx, 100)
+	if err != nil {
+		return nil, err
+	}
+	deployed, err := c.cfg.Store.Deployed(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.CommitView, 0, len(recs))
+	for _, r := range recs {
+		out = append(out, api.CommitView{SHA: r.SHA, Author: r.Author, Message: r.Message, State: r.State,
+			Errors: r.Errors, SeenAt: r.SeenAt, Deployed: r.SHA == deployed})
+	}
+	return out, nil
+}
