@@ -24,7 +24,6 @@ func FuzzLoad(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		defer watchdog(data)()
 		for _, files := range []map[string][]byte{
 			{"f.yaml": data},
 			{"f.json": data},

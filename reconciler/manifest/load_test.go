@@ -219,6 +219,15 @@ func TestLoad(t *testing.T) {
 			}
 		},
 	}, {
+		name:  "List item that is not an object",
+		files: map[string][]byte{"x.yaml": []byte("apiVersion: v1\nkind: List\nitems:\n- - a\n- 3\n")},
+		want: "x.yaml: document 0: items[0]: a manifest must be an object with apiVersion, kind and metadata, not a list\n" +
+			"x.yaml: document 0: items[1]: a manifest must be an object with apiVersion, kind and metadata, not a number",
+	}, {
+		name:  "List items must be a list",
+		files: map[string][]byte{"x.yaml": []byte("apiVersion: v1\nkind: List\nitems: {a: b}\n")},
+		want:  "x.yaml: document 0: List: items: invalid value: got an object, want a list",
+	}, {
 		name:  "control characters are escaped",
 		files: map[string][]byte{"x.yaml": []byte("apiVersion: v1\nkind: \"Ser\\nvice\"\nmetadata: {name: \"a\\tb\"}\n")},
 		want:  `x.yaml: document 0: Ser\nvice a\tb: kind "Ser\nvice" (v1) is not supported by moor yet; supported kinds: v1 Namespace, v1 Pod, apps/v1 Deployment`,

@@ -25,8 +25,14 @@ func checkTypes(v any, t reflect.Type, path *field.Path, out *fieldProblems) {
 		out.types = append(out.types, problem{field: pathString(path), msg: msg})
 		return
 	}
+	if reflect.PointerTo(t).Implements(unmarshalerType) {
+		return // custom types decode themselves
+	}
 	switch x := v.(type) {
 	case []any:
+		if t.Kind() != reflect.Slice {
+			return
+		}
 		for i, e := range x {
 			checkTypes(e, t.Elem(), path.Index(i), out)
 		}
