@@ -26,7 +26,7 @@ import (
 
 // env is one test cluster: registry, containerd, git repo, server, agents.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	ctx     context.Context
 	dir     string
 	moor    string // binary
@@ -41,7 +41,7 @@ type env struct {
 }
 
 // requireRoot skips unless the test can run real containers.
-func requireRoot(t *testing.T) {
+func requireRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("end-to-end tests run containers and need root (CI runs them as root)")
@@ -60,7 +60,7 @@ var buildOnce struct {
 }
 
 // moorBinary builds cmd/moor once per test binary.
-func moorBinary(t *testing.T) string {
+func moorBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "moor-e2e-bin-")
@@ -80,7 +80,7 @@ func moorBinary(t *testing.T) string {
 	return buildOnce.path
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	requireRoot(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -167,7 +167,7 @@ func (e *env) push(msg string, files map[string]string) string {
 	return strings.TrimSpace(e.git(e.work, "rev-parse", "HEAD"))
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
