@@ -98,7 +98,8 @@ func newEnv(t testing.TB) *env {
 		t.Fatal(err)
 	}
 	e.socket = d.Socket()
-	rt, err := containerd.New(ctx, containerd.Config{Address: e.socket, RuncRoot: filepath.Join(e.dir, "agent-a", "runc")})
+	rt, err := containerd.New(ctx, containerd.Config{Address: e.socket, RuncRoot: filepath.Join(e.dir, "agent-node-a", "runc"),
+		InsecureRegistries: []string{reg.Addr()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +307,7 @@ func (e *env) eventually(timeout time.Duration, what string, f func() error) {
 		if err = f(); err == nil {
 			return
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 	}
 	e.t.Fatalf("timed out after %s waiting until %s: %v", timeout, what, err)
 }
