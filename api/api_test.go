@@ -69,6 +69,8 @@ func FuzzDecodeNodeDesired(f *testing.F) {
 	good, _, _ := (&NodeDesired{Node: "n", Pods: []Pod{{Namespace: "a", Name: "b"}}}).Encode()
 	f.Add(good)
 	f.Add([]byte(`{"apiVersion":"moor.dev/v1","kind":"NodeDesired","pods":null}`))
+	f.Add([]byte(`{"apiVersion":"moor.dev/v1","kind":"NodeDesired","pods":[],"network":{"podCIDR":"10.244.0.0/24","clusterCIDR":"10.244.0.0/16","serviceCIDR":"10.96.0.0/12","dnsDomain":"cluster.local","dnsServiceIP":"10.96.0.10","peers":[{"name":"b","nodeIP":"10.0.0.2","podCIDR":"10.244.1.0/24"}]},` +
+		`"services":[{"namespace":"a","name":"s","type":"NodePort","clusterIP":"10.96.0.1","sessionAffinity":"None","ports":[{"name":"p","protocol":"TCP","port":80,"nodePort":30080}],"endpoints":[{"pod":"x","ip":"10.244.0.2","node":"a","ready":true,"ports":{"p":8080}}]}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		d, err := DecodeNodeDesired(b, "")
 		if err != nil {

@@ -28,7 +28,7 @@ const (
 )
 
 // NodeDesired is one node's share of the desired state: every pod the node
-// must run at Commit. It is published as canonical JSON (see Encode) and
+// must run at Commit, the cluster network and the table of Services. It is published as canonical JSON (see Encode) and
 // addressed by its digest, which doubles as the HTTP ETag.
 type NodeDesired struct {
 	APIVersion string `json:"apiVersion"`
@@ -39,6 +39,15 @@ type NodeDesired struct {
 	Commit string `json:"commit"`
 	// Pods are sorted by namespace, then name.
 	Pods []Pod `json:"pods"`
+	// Network is this node's pod CIDR, the cluster's CIDRs and DNS, and
+	// the routes to the other nodes' pods. Nil only from planners given no
+	// network (tests).
+	Network *Network `json:"network,omitempty"`
+	// Services is every Service of the cluster with its endpoints, the same
+	// on every node, sorted by namespace, then name. A pod that is about
+	// to stop is no longer an endpoint in the document that removes it:
+	// the agent applies this table before it stops containers.
+	Services []Service `json:"services,omitempty"`
 }
 
 // Pod is a pod as the node agent must run it.
@@ -75,7 +84,7 @@ func SortPods(pods []Pod) {
 // Encode returns the canonical JSON encoding of d and its digest
 // ("sha256:<hex>"). Identical input gives identical bytes: pods are sorted,
 // maps are encoded with sorted keys by encoding/json, and no timestamps are
-// included.
+// included. Services and peers are sorted too.
 func (d *NodeDesired) Encode() ([]byte, string, error) {
 	c := *d
 	c.APIVersion, c.Kind = Version, KindNodeDesired
@@ -83,6 +92,8 @@ func (d *NodeDesired) Encode() ([]byte, string, error) {
 	copy(pods, c.Pods)
 	SortPods(pods)
 	c.Pods = pods
+	c.Network = d.Network.canonical()
+	c.Services = canonicalServices(d.Services)
 	b, err := json.Marshal(&c)
 	if err != nil {
 		return nil, "", fmt.Errorf("encode desired state of node %q: %w", d.Node, err)

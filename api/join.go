@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
+	"net/netip"
 	"strings"
 )
 
@@ -26,6 +27,7 @@ const (
 	PathDeployments = "/v1/deployments"          // GET → []DeploymentView (admin)
 	PathNodes       = "/v1/nodes"                // GET → []NodeView (admin)
 	PathCommits     = "/v1/commits"              // GET → []CommitView (admin)
+	PathServices    = "/v1/services"             // GET → []ServiceView (admin)
 )
 
 // Join tokens look like "moor1.<ca-sha256-hex>.<secret>": the CA hash pins
@@ -74,6 +76,10 @@ type JoinRequest struct {
 	Secret string            `json:"secret"`
 	CSR    string            `json:"csr"` // PEM certificate request, CN=NodeCNPrefix+Node
 	Labels map[string]string `json:"labels,omitempty"`
+	// Address is the node's IP address: other nodes route to its pod CIDR
+	// through it and NodePorts listen on it. Zero when the agent does not
+	// know it yet; NodeStatus.NodeIP can tell it later.
+	Address netip.Addr `json:"address,omitzero"`
 }
 
 // JoinResponse carries the signed client certificate and the CA.

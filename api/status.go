@@ -1,6 +1,7 @@
 package api
 
 import (
+	"net/netip"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -13,6 +14,10 @@ type NodeStatus struct {
 	APIVersion string `json:"apiVersion"`
 	Kind       string `json:"kind"`
 	Node       string `json:"node"`
+	// NodeIP is the node's address (as api.JoinRequest.Address), reported
+	// again so a node whose address changed keeps its routes right. Zero:
+	// keep the address known from the join.
+	NodeIP netip.Addr `json:"nodeIP,omitzero"`
 	// DesiredDigest is the digest of the NodeDesired document the agent has
 	// applied, Commit its commit.
 	DesiredDigest string      `json:"desiredDigest"`

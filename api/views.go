@@ -1,6 +1,7 @@
 package api
 
 import (
+	"net/netip"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -33,6 +34,34 @@ type NodeView struct {
 	// Pods is the number of pods planned onto the node.
 	Pods  int  `json:"pods"`
 	Ready bool `json:"ready"`
+	// Address is the node's IP address, zero when unknown.
+	Address netip.Addr `json:"address,omitzero"`
+	// PodCIDR is the node's share of the cluster CIDR, zero when none.
+	PodCIDR netip.Prefix `json:"podCIDR,omitzero"`
+}
+
+// Service annotations and conditions moor sets on the Services it shows.
+const (
+	// AnnotationLoadBalancer is set to LoadBalancerServedAsNodePort on
+	// type: LoadBalancer Services.
+	AnnotationLoadBalancer       = "moor.dev/load-balancer"
+	LoadBalancerServedAsNodePort = "served-as-NodePort"
+	// ConditionLoadBalancer is a False condition on LoadBalancer Services
+	// saying that no load balancer exists and the NodePorts serve instead.
+	ConditionLoadBalancer = "LoadBalancerProvisioned"
+)
+
+// ServiceView is a Service as the CLI shows it: spec.clusterIP(s) and
+// every port's nodePort as allocated, spec defaults filled in, and, for
+// type: LoadBalancer, an empty status.loadBalancer with a condition (and
+// annotation) saying it is served as a NodePort, as minikube without a
+// tunnel does.
+type ServiceView struct {
+	Service corev1.Service `json:"service"`
+	// Commit is the commit the Service was planned from.
+	Commit string `json:"commit"`
+	// Endpoints are the Service's current endpoints (see api.Service).
+	Endpoints []Endpoint `json:"endpoints,omitempty"`
 }
 
 // Commit states.

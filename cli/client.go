@@ -123,6 +123,12 @@ func (c *Client) Commits(ctx context.Context) ([]api.CommitView, error) {
 	return v, c.do(ctx, http.MethodGet, api.PathCommits, &v)
 }
 
+// Services lists every Service with its allocations and endpoints.
+func (c *Client) Services(ctx context.Context) ([]api.ServiceView, error) {
+	var v []api.ServiceView
+	return v, c.do(ctx, http.MethodGet, api.PathServices, &v)
+}
+
 // Sync asks the reconciler to fetch and apply the repository's head now.
 func (c *Client) Sync(ctx context.Context) (*api.SyncResponse, error) {
 	var v api.SyncResponse

@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
 	"github.com/moor-dev/moor/api"
@@ -32,6 +33,7 @@ type fakeReader struct {
 	deployments []api.DeploymentView
 	nodes       []api.NodeView
 	commits     []api.CommitView
+	services    []api.ServiceView
 	err         error
 }
 
@@ -43,6 +45,26 @@ func (f *fakeReader) Deployments(context.Context) ([]api.DeploymentView, error) 
 }
 func (f *fakeReader) Nodes(context.Context) ([]api.NodeView, error)     { return f.nodes, f.err }
 func (f *fakeReader) Commits(context.Context) ([]api.CommitView, error) { return f.commits, f.err }
+func (f *fakeReader) Services(context.Context) ([]api.ServiceView, error) {
+	return f.services, f.err
+}
+
+// svc builds an allocated Service as the planner shows it.
+func svc(ns, name string, typ corev1.ServiceType, clusterIP string, ports ...corev1.ServicePort) api.ServiceView {
+	s := corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: corev1.ServiceSpec{Type: typ, ClusterIP: clusterIP, ClusterIPs: []string{clusterIP}, Selector: map[string]string{"app": name},
+			SessionAffinity: corev1.ServiceAffinityNone, Ports: ports}}
+	if typ == corev1.ServiceTypeLoadBalancer {
+		s.Annotations = map[string]string{api.AnnotationLoadBalancer: api.LoadBalancerServedAsNodePort}
+		s.Status.Conditions = []metav1.Condition{{Type: api.ConditionLoadBalancer, Status: metav1.ConditionFalse,
+			Reason: "ServedAsNodePort", Message: "moor has no load balancer", LastTransitionTime: metav1.NewTime(testNow)}}
+	}
+	return api.ServiceView{Service: s, Commit: shaDeployed}
+}
+
+func sport(name string, port, nodePort int32, proto corev1.Protocol) corev1.ServicePort {
+	return corev1.ServicePort{Name: name, Port: port, NodePort: nodePort, Protocol: proto, TargetPort: intstr.FromInt32(port + 8000)}
+}
 
 func pod(ns, name, node string, containers ...string) corev1.Pod {
 	p := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, UID: types.UID("uid-" + name),
@@ -128,6 +150,12 @@ func fixtures() *fakeReader {
 			{Name: "node-1", Labels: map[string]string{"zone": "a"}, JoinedAt: ago(10*24*time.Hour + 5*time.Hour), LastSeen: ago(2 * time.Second), Commit: shaDeployed, Pods: 5, Ready: true},
 			{Name: "node-3", JoinedAt: ago(7 * time.Minute), LastSeen: ago(6*time.Minute + 30*time.Second), Commit: shaOld, Pods: 1},
 			{Name: "node-4", JoinedAt: ago(20 * time.Second)},
+		},
+		services: []api.ServiceView{
+			svc("default", "web", corev1.ServiceTypeNodePort, "10.96.0.1", sport("http", 80, 30080, corev1.ProtocolTCP), sport("https", 443, 30443, corev1.ProtocolTCP)),
+			svc("kube-system", "dns", corev1.ServiceTypeClusterIP, "10.96.0.2", sport("dns", 53, 0, corev1.ProtocolUDP), sport("dns-tcp", 53, 0, corev1.ProtocolTCP)),
+			svc("default", "lb", corev1.ServiceTypeLoadBalancer, "10.96.0.3", sport("", 443, 31443, corev1.ProtocolTCP)),
+			svc("default", "peers", corev1.ServiceTypeClusterIP, "None"),
 		},
 		commits: []api.CommitView{
 			{SHA: shaHead, Author: "Ada Lovelace <ada@example.com>", Message: "Scale web to three replicas and add a readiness probe to every container\n\nLonger body.",

@@ -59,7 +59,7 @@ func newGetCommand(s Streams, connect func(Options) (viewReader, string, error),
 	var output string
 	cmd := &cobra.Command{
 		Use:   "get TYPE[,TYPE...] [NAME...] | TYPE/NAME...",
-		Short: "Show pods, deployments, nodes or commits",
+		Short: "Show pods, deployments, services, nodes or commits",
 		Long: "Show one or many objects, like kubectl get. Types: " + kindNames + ".\n" +
 			"Namespaced types (pods, deployments) are read from -n, else the context's namespace, else \"default\"; -A shows all namespaces.",
 		Example:      "  moor get pods\n  moor get pods,deployments -A\n  moor get pod web-5d8f9-abcde -o yaml\n  moor get commits -o wide\n  moor get nodes -o name",

@@ -55,6 +55,12 @@ func deploymentObject(v api.DeploymentView) any {
 	return &d
 }
 
+func serviceObject(v api.ServiceView) any {
+	s := v.Service
+	s.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "Service"}
+	return &s
+}
+
 // NodeObject is a node as -o json/yaml prints it: shaped like a Kubernetes
 // v1 Node, keeping only what moor knows (labels, creation at join, a Ready
 // condition whose heartbeat is the last report).

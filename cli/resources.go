@@ -15,6 +15,7 @@ type viewReader interface {
 	Deployments(ctx context.Context) ([]api.DeploymentView, error)
 	Nodes(ctx context.Context) ([]api.NodeView, error)
 	Commits(ctx context.Context) ([]api.CommitView, error)
+	Services(ctx context.Context) ([]api.ServiceView, error)
 }
 
 // kind is a resource type `moor get` knows.
@@ -25,6 +26,7 @@ const (
 	kindDeployment
 	kindNode
 	kindCommit
+	kindService
 )
 
 // kindInfo describes how a resource type is named and scoped.
@@ -43,10 +45,11 @@ var kinds = map[kind]kindInfo{
 	kindDeployment: {Resource: "deployments.apps", Prefix: "deployment.apps", Namespaced: true, Aliases: []string{"deployments", "deployment", "deploy", "deployments.apps", "deployment.apps"}},
 	kindNode:       {Resource: "nodes", Prefix: "node", Aliases: []string{"nodes", "node", "no"}},
 	kindCommit:     {Resource: "commits", Prefix: "commit", Aliases: []string{"commits", "commit"}},
+	kindService:    {Resource: "services", Prefix: "service", Namespaced: true, Aliases: []string{"services", "service", "svc"}},
 }
 
 // kindNames is the help text listing the known types.
-const kindNames = "pods (po), deployments (deploy), nodes (no), commits (commit)"
+const kindNames = "pods (po), deployments (deploy), services (svc), nodes (no), commits (commit)"
 
 func parseKind(s string) (kind, error) {
 	s = strings.ToLower(s)

@@ -18,10 +18,11 @@ type result struct {
 	Deployments []api.DeploymentView
 	Nodes       []api.NodeView
 	Commits     []api.CommitView
+	Services    []api.ServiceView
 }
 
 func (r *result) len() int {
-	return len(r.Pods) + len(r.Deployments) + len(r.Nodes) + len(r.Commits)
+	return len(r.Pods) + len(r.Deployments) + len(r.Nodes) + len(r.Commits) + len(r.Services)
 }
 
 func (r *result) table(o tableOptions) table {
@@ -32,13 +33,15 @@ func (r *result) table(o tableOptions) table {
 		return deploymentTable(r.Deployments, o)
 	case kindNode:
 		return nodeTable(r.Nodes, o)
+	case kindService:
+		return serviceTable(r.Services, o)
 	}
 	return commitTable(r.Commits, o)
 }
 
 func (r *result) objects() []any {
 	return slices.Concat(mapTo(r.Pods, podObject), mapTo(r.Deployments, deploymentObject),
-		mapTo(r.Nodes, nodeObject), mapTo(r.Commits, commitObject))
+		mapTo(r.Nodes, nodeObject), mapTo(r.Commits, commitObject), mapTo(r.Services, serviceObject))
 }
 
 // names are "TYPE/NAME" as -o name prints them.
@@ -48,7 +51,8 @@ func (r *result) names() []string {
 		mapTo(r.Pods, func(v api.PodView) string { return p + v.Pod.Name }),
 		mapTo(r.Deployments, func(v api.DeploymentView) string { return p + v.Deployment.Name }),
 		mapTo(r.Nodes, func(v api.NodeView) string { return p + v.Name }),
-		mapTo(r.Commits, func(v api.CommitView) string { return p + v.SHA }))
+		mapTo(r.Commits, func(v api.CommitView) string { return p + v.SHA }),
+		mapTo(r.Services, func(v api.ServiceView) string { return p + v.Service.Name }))
 }
 
 func mapTo[T, U any](in []T, f func(T) U) []U {
@@ -72,6 +76,8 @@ func fetch(ctx context.Context, r viewReader, q query, namespace string) (result
 		res.Nodes, err = r.Nodes(ctx)
 	case kindCommit:
 		res.Commits, err = r.Commits(ctx)
+	case kindService:
+		res.Services, err = r.Services(ctx)
 	}
 	var ae *APIError
 	if errors.As(err, &ae) {
@@ -102,6 +108,12 @@ func selectResult(r *result, names []string, namespace string) []error {
 		r.Deployments = sortByKey(filterNamespace(r.Deployments, namespace, key), key)
 		var missing []error
 		r.Deployments, missing = pick(r.Deployments, names, res, exactName(key))
+		return missing
+	case kindService:
+		key := func(v api.ServiceView) (string, string) { return v.Service.Namespace, v.Service.Name }
+		r.Services = sortByKey(filterNamespace(r.Services, namespace, key), key)
+		var missing []error
+		r.Services, missing = pick(r.Services, names, res, exactName(key))
 		return missing
 	case kindNode:
 		key := func(v api.NodeView) (string, string) { return "", v.Name }

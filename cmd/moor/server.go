@@ -1,16 +1,22 @@
 package main
 
 import (
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/moor-dev/moor/reconciler/manifest"
+	"github.com/moor-dev/moor/reconciler/planner"
 	"github.com/moor-dev/moor/reconciler/server"
 	"github.com/moor-dev/moor/reconciler/source"
 )
 
 func newServerCommand(logs *logOptions) *cobra.Command {
 	var cfg server.Config
+	var nodePorts string
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the reconciler: follow a Git branch and publish each node's desired state",
@@ -23,6 +29,9 @@ func newServerCommand(logs *logOptions) *cobra.Command {
 				return err
 			}
 			cfg.Log = log
+			if cfg.Network.NodePortRange, err = parsePortRange(nodePorts); err != nil {
+				return err
+			}
 			s, err := server.Start(cmd.Context(), cfg)
 			if err != nil {
 				return err
@@ -43,8 +52,23 @@ func newServerCommand(logs *logOptions) *cobra.Command {
 	f.StringVar(&cfg.AdvertiseURL, "advertise-url", "", "URL agents and the CLI use to reach this server (default https://127.0.0.1:PORT)")
 	f.StringSliceVar(&cfg.Hosts, "tls-san", nil, "extra host names or IPs for the serving certificate")
 	f.DurationVar(&cfg.PollInterval, "poll-interval", 30*time.Second, "how often to poll the branch (jittered)")
+	f.TextVar(&cfg.Network.ClusterCIDR, "cluster-cidr", planner.DefaultClusterCIDR, "CIDR pods get their addresses from; each node gets a slice of it")
+	f.IntVar(&cfg.Network.NodeCIDRSize, "node-cidr-size", planner.DefaultNodeCIDRSize, "prefix length of each node's slice of --cluster-cidr")
+	f.TextVar(&cfg.Network.ServiceCIDR, "service-cidr", manifest.DefaultServiceCIDR, "CIDR Services get their cluster IPs from; the cluster DNS gets its tenth address")
+	f.StringVar(&nodePorts, "service-node-port-range", fmt.Sprintf("%d-%d", manifest.DefaultNodePortRange[0], manifest.DefaultNodePortRange[1]), "port range of NodePort Services, FIRST-LAST")
 	_ = cmd.MarkFlagRequired("repo")
 	return cmd
+}
+
+// parsePortRange parses "FIRST-LAST".
+func parsePortRange(s string) ([2]int, error) {
+	a, b, ok := strings.Cut(s, "-")
+	lo, err1 := strconv.Atoi(strings.TrimSpace(a))
+	hi, err2 := strconv.Atoi(strings.TrimSpace(b))
+	if !ok || err1 != nil || err2 != nil || lo < 1 || hi > 65535 || lo > hi {
+		return [2]int{}, fmt.Errorf("--service-node-port-range %q: want FIRST-LAST within 1-65535, e.g. 30000-32767", s)
+	}
+	return [2]int{lo, hi}, nil
 }
 
 func sourceConfig(repo, branch, path string) source.Config {

@@ -32,6 +32,9 @@ type Config struct {
 	NodeTimeout time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Network is the cluster network: pod and service CIDRs, node port
+	// range. Zero fields take their defaults.
+	Network planner.NetworkConfig
 }
 
 // Validate checks the configuration and fills in defaults.
@@ -54,6 +57,9 @@ func (c *Config) Validate() error {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if err := c.Network.Validate(); err != nil {
+		return fmt.Errorf("controller: %w", err)
+	}
 	return nil
 }
 
@@ -63,12 +69,18 @@ type Controller struct {
 	log *slog.Logger
 
 	syncMu sync.Mutex // one fetch at a time
+	planMu sync.Mutex // one replan at a time, so an older plan never overwrites a newer one
 
 	mu      sync.Mutex // guards the fields below
 	objects *manifest.Objects
 	commit  string
 	last    *planner.Output
 	ready   string // readySet of the nodes the last plan saw
+	// published is the digest last stored and published per node.
+	published map[string]string
+	// endpoints is, per node, the signature of its last report as far as
+	// Service endpoints depend on it (see endpointSignature).
+	endpoints map[string]string
 }
 
 // New creates a controller. Call Restore before serving requests.
@@ -76,7 +88,8 @@ func New(cfg Config) (*Controller, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Controller{cfg: cfg, log: cfg.Log.With("component", "controller")}, nil
+	return &Controller{cfg: cfg, log: cfg.Log.With("component", "controller"),
+		published: map[string]string{}, endpoints: map[string]string{}}, nil
 }
 
 // Restore republishes the stored documents and reloads the deployed
@@ -87,9 +100,12 @@ func (c *Controller) Restore(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("restore published documents: %w", err)
 	}
+	c.planMu.Lock()
 	for node, d := range docs {
 		c.cfg.Publisher.Set(node, d.Body, d.Digest)
+		c.published[node] = d.Digest
 	}
+	c.planMu.Unlock()
 	sha, err := c.cfg.Store.Deployed(ctx)
 	if err != nil || sha == "" {
 		return err
@@ -100,7 +116,7 @@ func (c *Controller) Restore(ctx context.Context) error {
 		c.log.Warn("cannot reload deployed commit; waiting for the next fetch", "commit", sha, "err", err)
 		return nil
 	}
-	objs, err := manifest.Load(files)
+	objs, err := manifest.LoadWithOptions(files, c.cfg.Network.ManifestOptions())
 	if err != nil {
 		return fmt.Errorf("reload deployed commit %s: %w", sha, err)
 	}
@@ -187,7 +203,7 @@ func (c *Controller) load(ctx context.Context, commit string) (*manifest.Objects
 	if err != nil {
 		return nil, err
 	}
-	return manifest.Load(files)
+	return manifest.LoadWithOptions(files, c.cfg.Network.ManifestOptions())
 }
 
 // commitFault reports whether err is the commit's own fault (invalid
@@ -212,8 +228,11 @@ func errorLines(err error) []string {
 }
 
 // replan runs the planner over the current objects and nodes, then stores
-// and publishes every node's document whose digest changed.
+// and publishes every node's document whose digest changed. Allocations
+// are stored before any document that uses them is published.
 func (c *Controller) replan(ctx context.Context) error {
+	c.planMu.Lock()
+	defer c.planMu.Unlock()
 	in, err := c.input(ctx)
 	if err != nil {
 		return err
@@ -222,21 +241,31 @@ func (c *Controller) replan(ctx context.Context) error {
 		return nil // nothing deployed yet
 	}
 	out := planner.Plan(in)
+	if err := c.cfg.Store.PutAllocations(ctx, toStore(out.Allocations)); err != nil {
+		return err
+	}
 	for node, doc := range out.Nodes {
 		body, digest, err := doc.Encode()
 		if err != nil {
 			return err
 		}
+		if c.published[node] == digest {
+			continue
+		}
 		if err := c.cfg.Store.PutDesired(ctx, node, body, digest); err != nil {
 			return err
 		}
 		c.cfg.Publisher.Set(node, body, digest)
+		c.published[node] = digest
 	}
 	if err := c.cfg.Store.PutPlacement(ctx, out.Placement); err != nil {
 		return err
 	}
 	for _, p := range out.Pending {
 		c.log.Warn("pod unschedulable", "pod", p.Pod.Key(), "reason", p.Reason)
+	}
+	for _, w := range out.Warnings {
+		c.log.Warn("network allocation", "problem", w)
 	}
 	c.mu.Lock()
 	c.last, c.ready = out, readySet(in.Nodes)
@@ -261,11 +290,16 @@ func (c *Controller) input(ctx context.Context) (planner.Input, error) {
 	if err != nil {
 		return planner.Input{}, err
 	}
+	alloc, err := c.cfg.Store.Allocations(ctx)
+	if err != nil {
+		return planner.Input{}, err
+	}
 	now := c.cfg.Now()
 	in := planner.Input{Commit: commit, Objects: objs, Previous: prev, Now: now,
-		Status: make(map[string][]api.PodStatus, len(statuses))}
+		Status:  make(map[string][]api.PodStatus, len(statuses)),
+		Network: c.cfg.Network, Allocations: fromStore(alloc)}
 	for _, n := range nodes {
-		in.Nodes = append(in.Nodes, planner.Node{Name: n.Name, Labels: n.Labels, Ready: c.nodeReady(n, now)})
+		in.Nodes = append(in.Nodes, planner.Node{Name: n.Name, Labels: n.Labels, Ready: c.nodeReady(n, now), Address: n.Address})
 	}
 	for node, s := range statuses {
 		in.Status[node] = s.Pods
@@ -310,4 +344,12 @@ func readySet(nodes []planner.Node) string {
 		}
 	}
 	return s
+}
+
+func toStore(a planner.Allocations) store.Allocations {
+	return store.Allocations{PodCIDRs: a.PodCIDRs, ClusterIPs: a.ClusterIPs, NodePorts: a.NodePorts}
+}
+
+func fromStore(a store.Allocations) planner.Allocations {
+	return planner.Allocations{PodCIDRs: a.PodCIDRs, ClusterIPs: a.ClusterIPs, NodePorts: a.NodePorts}
 }

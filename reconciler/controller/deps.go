@@ -30,6 +30,8 @@ type Store interface {
 	ListDesired(ctx context.Context) (map[string]store.Desired, error)
 	PutPlacement(ctx context.Context, p map[string]string) error
 	Placement(ctx context.Context) (map[string]string, error)
+	PutAllocations(ctx context.Context, a store.Allocations) error
+	Allocations(ctx context.Context) (store.Allocations, error)
 }
 
 // Publisher makes a node's document available to its long-poll.

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/containerd/errdefs"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/moor-dev/moor/api"
@@ -37,6 +38,9 @@ func (c *Controller) Join(ctx context.Context, req api.JoinRequest) (api.JoinRes
 		rec = store.NodeRecord{Name: req.Node, JoinedAt: now}
 	}
 	rec.Labels, rec.LastSeen = req.Labels, now
+	if req.Address.IsValid() {
+		rec.Address = req.Address
+	}
 	if err := c.cfg.Store.PutNode(ctx, rec); err != nil {
 		return api.JoinResponse{}, err
 	}
@@ -58,17 +62,49 @@ func (c *Controller) ReportStatus(ctx context.Context, s api.NodeStatus) error {
 		return err
 	}
 	wasReady := c.nodeReady(rec, c.cfg.Now())
+	moved := s.NodeIP.IsValid() && s.NodeIP != rec.Address
 	rec.LastSeen, rec.Commit, rec.DesiredDigest = c.cfg.Now().UTC(), s.Commit, s.DesiredDigest
+	if moved {
+		rec.Address = s.NodeIP
+	}
 	if err := c.cfg.Store.PutNode(ctx, rec); err != nil {
 		return err
 	}
 	if err := c.cfg.Store.PutNodeStatus(ctx, s); err != nil {
 		return err
 	}
-	if !wasReady {
+	sig := endpointSignature(s.Pods)
+	c.mu.Lock()
+	endpointsChanged := c.endpoints[s.Node] != sig
+	c.endpoints[s.Node] = sig
+	c.mu.Unlock()
+	if !wasReady || moved || endpointsChanged {
 		return c.replan(ctx)
 	}
 	return nil
+}
+
+// endpointSignature sums up what Service endpoints take from a node's
+// report: which pod incarnations run with which address and readiness.
+// A report that changes it changes the Services table, so every node's
+// document is planned again.
+func endpointSignature(pods []api.PodStatus) string {
+	lines := make([]string, 0, len(pods))
+	for i := range pods {
+		p := &pods[i]
+		ready := p.Status.Phase == corev1.PodRunning
+		for _, cond := range p.Status.Conditions {
+			if cond.Type == corev1.PodReady {
+				ready = cond.Status == corev1.ConditionTrue
+			}
+		}
+		for _, cs := range p.Status.ContainerStatuses {
+			ready = ready && cs.Ready
+		}
+		lines = append(lines, fmt.Sprintf("%s/%s/%s/%s/%s/%t", p.Namespace, p.Name, p.UID, p.Status.PodIP, p.Status.Phase, ready))
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
 }
 
 // view re-runs the planner with the latest reported status; placement is
@@ -102,6 +138,18 @@ func (c *Controller) Deployments(ctx context.Context) ([]api.DeploymentView, err
 	return v.Deployments, nil
 }
 
+// Services lists every Service with its allocations and endpoints.
+func (c *Controller) Services(ctx context.Context) ([]api.ServiceView, error) {
+	v, err := c.view(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if v.Services == nil {
+		return []api.ServiceView{}, nil
+	}
+	return v.Services, nil
+}
+
 // Nodes lists the registered nodes.
 func (c *Controller) Nodes(ctx context.Context) ([]api.NodeView, error) {
 	recs, err := c.cfg.Store.ListNodes(ctx)
@@ -116,10 +164,12 @@ func (c *Controller) Nodes(ctx context.Context) ([]api.NodeView, error) {
 	for _, r := range recs {
 		v := api.NodeView{Name: r.Name, Labels: r.Labels, JoinedAt: r.JoinedAt, LastSeen: r.LastSeen,
 			Commit: r.Commit, Ready: c.nodeReady(r, now)}
+		v.Address = r.Address
 		if last != nil {
 			if d := last.Nodes[r.Name]; d != nil {
 				v.Pods = len(d.Pods)
 			}
+			v.PodCIDR = last.Allocations.PodCIDRs[r.Name]
 		}
 		out = append(out, v)
 	}

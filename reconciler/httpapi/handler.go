@@ -43,6 +43,7 @@ type Admin interface {
 	Deployments(ctx context.Context) ([]api.DeploymentView, error)
 	Nodes(ctx context.Context) ([]api.NodeView, error)
 	Commits(ctx context.Context) ([]api.CommitView, error)
+	Services(ctx context.Context) ([]api.ServiceView, error)
 }
 
 // Defaults of Config.
@@ -128,6 +129,7 @@ func New(cfg Config) (*Handler, error) {
 		{"GET " + api.PathDeployments, h.admin(list(cfg.Admin.Deployments))},
 		{"GET " + api.PathNodes, h.admin(list(cfg.Admin.Nodes))},
 		{"GET " + api.PathCommits, h.admin(list(cfg.Admin.Commits))},
+		{"GET " + api.PathServices, h.admin(list(cfg.Admin.Services))},
 	}
 	for _, r := range routes {
 		h.mux.Handle(r.pattern, h.serve(r.fn))

@@ -87,6 +87,7 @@ func (f *fakeController) Nodes(context.Context) ([]api.NodeView, error) {
 func (f *fakeController) Commits(context.Context) ([]api.CommitView, error) {
 	return nil, fmt.Errorf("store is closed")
 }
+func (f *fakeController) Services(context.Context) ([]api.ServiceView, error) { return nil, nil }
 
 // env is a running API server with real TLS and clients holding node,
 // admin, foreign or no certificates.
@@ -468,6 +469,7 @@ func TestAdmin(t *testing.T) {
 		{"SyncUnavailable", "POST", api.PathSync, fmt.Errorf("fetch: %w", errdefs.ErrUnavailable), 503, ""},
 		{"EmptyPodsIsArray", "GET", api.PathPods, nil, 200, `[]`},
 		{"EmptyDeploymentsIsArray", "GET", api.PathDeployments, nil, 200, `[]`},
+		{"EmptyServicesIsArray", "GET", api.PathServices, nil, 200, `[]`},
 		{"Nodes", "GET", api.PathNodes, nil, 200, `[{"name":"n1","joinedAt":"0001-01-01T00:00:00Z","lastSeen":"0001-01-01T00:00:00Z","commit":"","pods":0,"ready":false}]`},
 		{"CommitsFail", "GET", api.PathCommits, nil, 500, ""},
 		{"WrongMethod", "DELETE", api.PathPods, nil, 405, ""},

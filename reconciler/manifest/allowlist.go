@@ -102,6 +102,41 @@ var deploymentFields = fields{
 	"status": statusField,
 }
 
+// trafficPolicy fields are accepted with their only implemented value,
+// Cluster (checked in validateService), since `kubectl get -o yaml` prints
+// them.
+var serviceFields = fields{
+	"apiVersion": value,
+	"kind":       value,
+	"metadata":   objectMeta,
+	"spec": fields{
+		"type":     value,
+		"selector": value,
+		"ports": fields{
+			"name":        value,
+			"protocol":    value,
+			"port":        value,
+			"targetPort":  value,
+			"nodePort":    value,
+			"appProtocol": unsupported("not supported by moor yet; remove it (moor proxies TCP and UDP without looking at the application protocol)"),
+		},
+		"clusterIP":                value,
+		"clusterIPs":               value,
+		"sessionAffinity":          value,
+		"sessionAffinityConfig":    fields{"clientIP": fields{"timeoutSeconds": value}},
+		"publishNotReadyAddresses": value,
+		"ipFamilies":               value,
+		"ipFamilyPolicy":           value,
+		"internalTrafficPolicy":    value,
+		"externalTrafficPolicy":    value,
+		"externalName":             unsupported("ExternalName Services are not supported by moor yet; remove it and use a Service with a selector"),
+		"externalIPs":              unsupported("not supported by moor yet: reach the Service through a NodePort (type: NodePort) instead"),
+		"loadBalancerIP":           unsupported("not supported by moor: moor has no load balancer and serves type: LoadBalancer as NodePort; remove it"),
+		"loadBalancerSourceRanges": unsupported("not supported by moor: moor has no load balancer and serves type: LoadBalancer as NodePort; remove it"),
+	},
+	"status": statusField,
+}
+
 // listFields is a v1 List; its items are checked one by one as objects.
 var listFields = fields{
 	"apiVersion": value,

@@ -41,6 +41,9 @@ const notSupported = "not supported by moor yet; remove it or run this workload 
 type fieldProblems struct {
 	keys  []problem // keys not allowed
 	types []problem // allowed values of the wrong JSON type
+	// pruned is set when empty values of fields moor does not implement
+	// were removed from the walked value (see isEmpty).
+	pruned bool
 }
 
 func (f fieldProblems) all() []problem { return append(f.keys, f.types...) }
@@ -49,6 +52,11 @@ func (f fieldProblems) all() []problem { return append(f.keys, f.types...) }
 // json.Number), against the allow-list r and the Go type t the document
 // decodes into. It reports every key that is not allowed and every allowed
 // value whose JSON type does not fit, each at its exact path.
+//
+// A Kubernetes field moor does not implement is accepted, and deleted from
+// v, when its value is empty (see isEmpty): `kubectl create --dry-run -o
+// yaml` writes `creationTimestamp: null`, `resources: {}` and `status: {}`,
+// which mean nothing. Unknown fields are rejected even when empty.
 func checkFields(v any, r fields, t reflect.Type, path *field.Path) fieldProblems {
 	var out fieldProblems
 	walkFields(v, r, t, path, &out)
@@ -81,9 +89,17 @@ func walkFields(v any, r fields, t reflect.Type, path *field.Path, out *fieldPro
 			case leaf:
 				checkTypes(x[k], known[k], p, out)
 			case unsupported:
+				if isEmpty(x[k]) {
+					delete(x, k)
+					out.pruned = true
+					continue
+				}
 				out.keys = append(out.keys, problem{field: pathString(p), msg: string(rr)})
 			default:
-				if _, ok := known[k]; ok {
+				if _, ok := known[k]; ok && isEmpty(x[k]) {
+					delete(x, k)
+					out.pruned = true
+				} else if ok {
 					out.keys = append(out.keys, problem{field: pathString(p), msg: notSupported})
 				} else {
 					out.keys = append(out.keys, problem{field: pathString(p), msg: unknownField(k, known)})
@@ -91,6 +107,26 @@ func walkFields(v any, r fields, t reflect.Type, path *field.Path, out *fieldPro
 			}
 		}
 	}
+}
+
+// isEmpty reports whether v carries no meaning: null, an empty list, or an
+// object whose values are all empty ({}, {loadBalancer: {}}). Scalars,
+// even "" and 0, are never empty: they may mean something.
+func isEmpty(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return true
+	case []any:
+		return len(x) == 0
+	case map[string]any:
+		for _, e := range x {
+			if !isEmpty(e) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
 
 // unknownField explains a key the Kubernetes type does not have.

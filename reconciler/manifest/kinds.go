@@ -22,6 +22,8 @@ var kinds = []kindSpec{
 		func(o *Objects, p *corev1.Pod) { o.Pods = append(o.Pods, *p) }),
 	kindOf("apps/v1", "Deployment", true, deploymentFields, validateDeployment,
 		func(o *Objects, d *appsv1.Deployment) { o.Deployments = append(o.Deployments, *d) }),
+	kindOf("v1", "Service", true, serviceFields, validateService,
+		func(o *Objects, s *corev1.Service) { o.Services = append(o.Services, *s) }),
 }
 
 const (
@@ -38,7 +40,7 @@ type kindSpec struct {
 	// decode decodes JSON into a new object; strict rejects unknown fields.
 	// The object is never nil, even with an error.
 	decode   func(data []byte, strict bool) (metav1.Object, error)
-	validate func(obj metav1.Object) field.ErrorList
+	validate func(obj metav1.Object, opts *Options) field.ErrorList
 	add      func(objs *Objects, obj metav1.Object)
 }
 
@@ -46,7 +48,7 @@ type kindSpec struct {
 func kindOf[T any, P interface {
 	*T
 	metav1.Object
-}](apiVersion, kind string, namespaced bool, f fields, validate func(P) field.ErrorList, add func(*Objects, P)) kindSpec {
+}](apiVersion, kind string, namespaced bool, f fields, validate func(P, *Options) field.ErrorList, add func(*Objects, P)) kindSpec {
 	return kindSpec{
 		apiVersion: apiVersion,
 		kind:       kind,
@@ -63,7 +65,7 @@ func kindOf[T any, P interface {
 			// so obj is returned with err.
 			return obj, dec.Decode(obj)
 		},
-		validate: func(obj metav1.Object) field.ErrorList { return validate(obj.(P)) },
+		validate: func(obj metav1.Object, opts *Options) field.ErrorList { return validate(obj.(P), opts) },
 		add:      func(objs *Objects, obj metav1.Object) { add(objs, obj.(P)) },
 	}
 }

@@ -25,9 +25,15 @@ const defaultNamespace = "default"
 //
 // Either every object is valid and Load returns them, defaulted and sorted,
 // or it returns an ErrorList with every problem found. No manifests at all
-// is valid and gives empty Objects.
+// is valid and gives empty Objects. Services are checked against the
+// default cluster configuration (see LoadWithOptions).
 func Load(files map[string][]byte) (*Objects, error) {
-	l := &loader{}
+	opts := DefaultOptions()
+	return load(files, &opts)
+}
+
+func load(files map[string][]byte, opts *Options) (*Objects, error) {
+	l := &loader{opts: opts}
 	for _, name := range sortedKeys(files) {
 		switch strings.ToLower(path.Ext(name)) {
 		case ".yaml", ".yml":
@@ -82,6 +88,7 @@ type doc struct {
 
 // loader collects the documents and problems of one commit.
 type loader struct {
+	opts *Options
 	docs []*doc
 	errs ErrorList
 }
@@ -139,7 +146,7 @@ func (l *loader) document(loc location, data []byte, top bool) {
 	}
 	d := &doc{loc: loc, kind: spec, namespace: namespace, name: name}
 	l.docs = append(l.docs, d)
-	obj, probs := checkObject(spec, m, data)
+	obj, probs := checkObject(spec, m, data, l.opts)
 	if len(probs) > 0 {
 		l.report(loc, kind, namespace, name, probs...)
 		return
@@ -150,9 +157,16 @@ func (l *loader) document(loc location, data []byte, top bool) {
 // checkObject checks one object of a supported kind: allowed fields and
 // their types on the generic form m, then the typed object decoded from
 // data, defaulted, against the kind's validation.
-func checkObject(spec *kindSpec, m map[string]any, data []byte) (metav1.Object, []problem) {
+func checkObject(spec *kindSpec, m map[string]any, data []byte, opts *Options) (metav1.Object, []problem) {
 	checked := checkFields(m, spec.fields, spec.goType, nil)
 	probs := checked.all()
+	if checked.pruned {
+		// Empty unsupported fields were dropped from m; decode what is left
+		// so they leave no trace (an empty livenessProbe stays nil).
+		if b, err := json.Marshal(m); err == nil {
+			data = b
+		}
+	}
 	obj, err := spec.decode(data, len(probs) == 0)
 	switch {
 	case len(checked.types) > 0:
@@ -167,7 +181,7 @@ func checkObject(spec *kindSpec, m map[string]any, data []byte) (metav1.Object, 
 	if spec.namespaced && obj.GetNamespace() == "" {
 		obj.SetNamespace(defaultNamespace)
 	}
-	return obj, append(probs, fromFieldErrors(spec.validate(obj))...)
+	return obj, append(probs, fromFieldErrors(spec.validate(obj, opts))...)
 }
 
 // list checks a v1 List and then each of its items as its own document.
@@ -302,6 +316,51 @@ func (l *loader) crossCheck() {
 			l.reject(d, problem{field: "metadata.namespace", msg: fmt.Sprintf(
 				"namespace %q is not declared in this commit; add a Namespace manifest (apiVersion: v1, kind: Namespace, metadata.name: %s) or use namespace %q",
 				d.namespace, d.namespace, defaultNamespace)})
+		}
+	}
+	l.crossCheckServices()
+}
+
+// crossCheckServices finds two Services claiming the same clusterIP or the
+// same nodePort; the later one (in file order) gets the error, naming the
+// first.
+func (l *loader) crossCheckServices() {
+	type claim struct {
+		d    *doc
+		what string
+	}
+	ips, ports := map[string]claim{}, map[int32]claim{}
+	for _, d := range l.docs {
+		svc, ok := d.obj.(*corev1.Service)
+		if !ok || svc == nil {
+			continue
+		}
+		if ip := RequestedClusterIP(&svc.Spec); ip != "" && ip != corev1.ClusterIPNone {
+			f := "spec.clusterIP"
+			if svc.Spec.ClusterIP == "" {
+				f = "spec.clusterIPs[0]"
+			}
+			if first, dup := ips[ip]; dup {
+				l.reject(d, problem{field: f, msg: fmt.Sprintf(
+					"%s is also the clusterIP of %s (%s); give each Service its own address or leave %s empty",
+					ip, describe(first.d), first.d.loc, f)})
+			} else {
+				ips[ip] = claim{d: d}
+			}
+		}
+		own := map[int32]bool{}
+		for i, p := range svc.Spec.Ports {
+			if p.NodePort == 0 || own[p.NodePort] {
+				continue // the same port for TCP and UDP of one Service is fine
+			}
+			own[p.NodePort] = true
+			if first, dup := ports[p.NodePort]; dup {
+				l.reject(d, problem{field: fmt.Sprintf("spec.ports[%d].nodePort", i), msg: fmt.Sprintf(
+					"%d is also %s of %s (%s); give each Service its own node ports or leave nodePort unset",
+					p.NodePort, first.what, describe(first.d), first.d.loc)})
+				continue
+			}
+			ports[p.NodePort] = claim{d: d, what: fmt.Sprintf("spec.ports[%d].nodePort", i)}
 		}
 	}
 }

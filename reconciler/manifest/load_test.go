@@ -59,9 +59,9 @@ func TestLoadValidRepo(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	if len(objs.Namespaces) != 2 || len(objs.Pods) != 3 || len(objs.Deployments) != 2 {
-		t.Fatalf("got %d namespaces, %d pods, %d deployments; want 2, 3, 2",
-			len(objs.Namespaces), len(objs.Pods), len(objs.Deployments))
+	if len(objs.Namespaces) != 2 || len(objs.Pods) != 3 || len(objs.Deployments) != 3 || len(objs.Services) != 4 {
+		t.Fatalf("got %d namespaces, %d pods, %d deployments, %d services; want 2, 3, 3, 4",
+			len(objs.Namespaces), len(objs.Pods), len(objs.Deployments), len(objs.Services))
 	}
 	out, err := yaml.Marshal(objs)
 	if err != nil {
@@ -196,8 +196,8 @@ func TestLoad(t *testing.T) {
 		},
 	}, {
 		name:  "empty and comment-only documents are not counted",
-		files: map[string][]byte{"x.yaml": []byte("---\n# only a comment\n---\n\n---\napiVersion: v1\nkind: Service\n")},
-		want:  "x.yaml: document 0: Service: kind Service (v1) is not supported by moor yet; supported kinds: v1 Namespace, v1 Pod, apps/v1 Deployment",
+		files: map[string][]byte{"x.yaml": []byte("---\n# only a comment\n---\n\n---\napiVersion: v1\nkind: ReplicationController\n")},
+		want:  "x.yaml: document 0: ReplicationController: kind ReplicationController (v1) is not supported by moor yet; supported kinds: v1 Namespace, v1 Pod, apps/v1 Deployment, v1 Service",
 	}, {
 		name:  "content after --- starts the next document",
 		files: map[string][]byte{"x.yaml": []byte(podYAML + "--- {apiVersion: v1, kind: Namespace, metadata: {name: Bad}}\n")},
@@ -230,7 +230,7 @@ func TestLoad(t *testing.T) {
 	}, {
 		name:  "control characters are escaped",
 		files: map[string][]byte{"x.yaml": []byte("apiVersion: v1\nkind: \"Ser\\nvice\"\nmetadata: {name: \"a\\tb\"}\n")},
-		want:  `x.yaml: document 0: Ser\nvice a\tb: kind "Ser\nvice" (v1) is not supported by moor yet; supported kinds: v1 Namespace, v1 Pod, apps/v1 Deployment`,
+		want:  `x.yaml: document 0: Ser\nvice a\tb: kind "Ser\nvice" (v1) is not supported by moor yet; supported kinds: v1 Namespace, v1 Pod, apps/v1 Deployment, v1 Service`,
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -12,4 +12,5 @@ type Objects struct {
 	Namespaces  []corev1.Namespace
 	Pods        []corev1.Pod
 	Deployments []appsv1.Deployment
+	Services    []corev1.Service
 }

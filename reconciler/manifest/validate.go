@@ -19,16 +19,16 @@ import (
 // gives a Deployment's pods, within the 253 characters of a DNS subdomain.
 const maxDeploymentName = validation.DNS1123SubdomainMaxLength - len("-0123456789-abcde")
 
-func validateNamespace(ns *corev1.Namespace) field.ErrorList {
+func validateNamespace(ns *corev1.Namespace, _ *Options) field.ErrorList {
 	return validateMeta(&ns.ObjectMeta, validation.IsDNS1123Label, false, field.NewPath("metadata"))
 }
 
-func validatePod(pod *corev1.Pod) field.ErrorList {
+func validatePod(pod *corev1.Pod, _ *Options) field.ErrorList {
 	errs := validateMeta(&pod.ObjectMeta, validation.IsDNS1123Subdomain, true, field.NewPath("metadata"))
 	return append(errs, validatePodSpec(&pod.Spec, field.NewPath("spec"))...)
 }
 
-func validateDeployment(d *appsv1.Deployment) field.ErrorList {
+func validateDeployment(d *appsv1.Deployment, _ *Options) field.ErrorList {
 	meta := field.NewPath("metadata")
 	errs := validateMeta(&d.ObjectMeta, validation.IsDNS1123Subdomain, true, meta)
 	if len(d.Name) > maxDeploymentName {

@@ -31,17 +31,25 @@ func richInput(t testing.TB) Input {
 		bare("pinned", "n3", nil), bare("nowhere", "", map[string]string{"gpu": "1"}),
 		bare("ghost", "n99", nil), bare("free", "", nil),
 	}
-	nodes := parseNodes(t, "n0 ready zone=z0\nn1 ready zone=z1\nn2 notready zone=z0\nn3 ready\nn4 ready zone=z1\nn5 notready")
+	for i := 0; i < 12; i += 2 {
+		typ := []corev1.ServiceType{corev1.ServiceTypeClusterIP, corev1.ServiceTypeNodePort, corev1.ServiceTypeLoadBalancer}[i%3]
+		objs.Services = append(objs.Services, service(fmt.Sprintf("d%02d", i), typ, map[string]string{"app": fmt.Sprintf("d%02d", i)}, 80, 443))
+	}
+	nodes := parseNodes(t, "n0 ready zone=z0 @10.0.0.1\nn1 ready zone=z1 @10.0.0.2\nn2 notready zone=z0\nn3 ready @10.0.0.4\nn4 ready zone=z1\nn5 notready @10.0.0.6")
 	first := Plan(Input{Commit: "c1", Objects: objs, Nodes: nodes})
 	status := map[string][]api.PodStatus{}
 	i := 0
-	for _, d := range first.Nodes {
+	for _, n := range sortedKeys(first.Nodes) {
+		d := first.Nodes[n]
 		for _, p := range d.Pods {
-			status[d.Node] = append(status[d.Node], running(p, "c1", i%2 == 0, now))
+			st := running(p, "c1", i%2 == 0, now)
+			st.Status.PodIP = first.Allocations.PodCIDRs[n].Addr().Next().String()
+			status[d.Node] = append(status[d.Node], st)
 			i++
 		}
 	}
-	return Input{Commit: "c2", Objects: objs, Nodes: nodes, Previous: first.Placement, Status: status, Now: now}
+	return Input{Commit: "c2", Objects: objs, Nodes: nodes, Previous: first.Placement, Status: status, Now: now,
+		Allocations: first.Allocations}
 }
 
 func shuffled(in Input, r *rand.Rand) Input {
@@ -49,7 +57,9 @@ func shuffled(in Input, r *rand.Rand) Input {
 	objs := &manifest.Objects{
 		Pods:        cp(in.Objects.Pods),
 		Deployments: append([]appsv1.Deployment(nil), in.Objects.Deployments...),
+		Services:    append([]corev1.Service(nil), in.Objects.Services...),
 	}
+	r.Shuffle(len(objs.Services), func(i, j int) { objs.Services[i], objs.Services[j] = objs.Services[j], objs.Services[i] })
 	r.Shuffle(len(objs.Pods), func(i, j int) { objs.Pods[i], objs.Pods[j] = objs.Pods[j], objs.Pods[i] })
 	r.Shuffle(len(objs.Deployments), func(i, j int) {
 		objs.Deployments[i], objs.Deployments[j] = objs.Deployments[j], objs.Deployments[i]
@@ -81,7 +91,10 @@ func encodeAll(t testing.TB, out *Output) []byte {
 		Pending     []Pending
 		Pods        []api.PodView
 		Deployments []api.DeploymentView
-	}{out.Placement, out.Pending, out.Pods, out.Deployments})
+		Services    []api.ServiceView
+		Allocations Allocations
+		Warnings    []string
+	}{out.Placement, out.Pending, out.Pods, out.Deployments, out.Services, out.Allocations, out.Warnings})
 	if err != nil {
 		t.Fatal(err)
 	}

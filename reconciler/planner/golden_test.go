@@ -72,9 +72,14 @@ func (a archive) file(name string) (string, bool) {
 //	nodes           one node per line: "name ready|notready [k=v ...]"
 //	manifests.yaml  Pods, Deployments and Namespaces
 //	previous        optional, "namespace/name node" per line
+//	allocations     optional, as want/allocations prints them
+//	status          optional, "namespace/name podIP ready|notready" per
+//	                line: the pods' nodes report them after a first plan,
+//	                then the test plans again
 //	commit          optional, defaults to "0000000"
 //
 // Outputs (rewritten by -update): want/placement, want/pending,
+// want/allocations, want/warnings, want/services (the CLI's view),
 // want/digests and want/<node>.json (the canonical document, indented).
 func TestGolden(t *testing.T) {
 	paths, err := filepath.Glob(filepath.Join("testdata", "*.txtar"))
@@ -131,13 +136,23 @@ func goldenOutputs(t *testing.T, a archive) []archiveFile {
 			t.Fatalf("previous line %q: want \"namespace/name node\"", line)
 		}
 	}
-	out := Plan(Input{
-		Commit:   strings.TrimSpace(commit),
-		Objects:  parseObjects(t, manifests),
-		Nodes:    parseNodes(t, nodesSrc),
-		Previous: previous,
-		Now:      now,
-	})
+	allocSrc, _ := a.file("allocations")
+	statusSrc, hasStatus := a.file("status")
+	in := Input{
+		Commit:      strings.TrimSpace(commit),
+		Objects:     parseObjects(t, manifests),
+		Nodes:       parseNodes(t, nodesSrc),
+		Previous:    previous,
+		Allocations: parseAllocations(t, allocSrc),
+		Now:         now,
+	}
+	out := Plan(in)
+	if hasStatus {
+		// Nodes report the pods of the first plan; plan again with them.
+		in.Status = parseStatus(t, statusSrc, out)
+		in.Previous, in.Allocations = out.Placement, out.Allocations
+		out = Plan(in)
+	}
 
 	var placement, pending, digests strings.Builder
 	for _, k := range sortedKeys(out.Placement) {
@@ -146,7 +161,9 @@ func goldenOutputs(t *testing.T, a archive) []archiveFile {
 	for _, p := range out.Pending {
 		fmt.Fprintf(&pending, "%s: %s\n", p.Pod.Key(), p.Reason)
 	}
-	files := []archiveFile{{"want/placement", placement.String()}, {"want/pending", pending.String()}}
+	files := []archiveFile{{"want/placement", placement.String()}, {"want/pending", pending.String()},
+		{"want/allocations", formatAllocations(out.Allocations)}, {"want/warnings", strings.Join(append(out.Warnings, ""), "\n")},
+		{"want/services", formatServiceViews(out.Services)}}
 	var docs []archiveFile
 	for _, n := range sortedKeys(out.Nodes) {
 		b, digest, err := out.Nodes[n].Encode()

@@ -2,6 +2,7 @@ package planner
 
 import (
 	"fmt"
+	"net/netip"
 	"sort"
 	"strings"
 	"testing"
@@ -41,6 +42,11 @@ func parseObjects(t testing.TB, src string) *manifest.Objects {
 			err = yaml.UnmarshalStrict([]byte(doc), &d)
 			defaultNS(&d.Namespace)
 			objs.Deployments = append(objs.Deployments, d)
+		case "Service":
+			var s corev1.Service
+			err = yaml.UnmarshalStrict([]byte(doc), &s)
+			defaultNS(&s.Namespace)
+			objs.Services = append(objs.Services, s)
 		case "Namespace":
 			var n corev1.Namespace
 			err = yaml.UnmarshalStrict([]byte(doc), &n)
@@ -77,7 +83,7 @@ func splitYAML(src string) []string {
 	return docs
 }
 
-// parseNodes reads one node per line: "name ready|notready [k=v ...]".
+// parseNodes reads one node per line: "name ready|notready [@address] [k=v ...]".
 func parseNodes(t testing.TB, src string) []Node {
 	t.Helper()
 	var nodes []Node
@@ -91,6 +97,10 @@ func parseNodes(t testing.TB, src string) []Node {
 		}
 		n := Node{Name: f[0], Ready: f[1] == "ready"}
 		for _, kv := range f[2:] {
+			if addr, ok := strings.CutPrefix(kv, "@"); ok {
+				n.Address = netip.MustParseAddr(addr)
+				continue
+			}
 			k, v, ok := strings.Cut(kv, "=")
 			if !ok {
 				t.Fatalf("node line %q: label %q is not k=v", line, kv)

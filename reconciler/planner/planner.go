@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"net/netip"
 	"sort"
 	"time"
 
@@ -17,6 +18,9 @@ type Node struct {
 	// Ready is false when the node missed its heartbeats. New pods are not
 	// scheduled onto it; pods already placed there stay.
 	Ready bool `json:"ready"`
+	// Address is the node's IP address; zero when unknown. Only nodes with
+	// an address are routed to by the others.
+	Address netip.Addr `json:"address,omitzero"`
 }
 
 // Input is everything Plan needs. Plan does not modify it.
@@ -37,6 +41,10 @@ type Input struct {
 	// report counts only for the pod with the same UID on the node the pod
 	// is placed on.
 	Status map[string][]api.PodStatus
+	// Network is the cluster network; zero fields take their defaults.
+	Network NetworkConfig
+	// Allocations are the last Output.Allocations.
+	Allocations Allocations
 	// Now is the caller's clock. It only feeds Deployment availability
 	// (minReadySeconds) and condition times, never NodeDesired documents.
 	Now time.Time
@@ -60,6 +68,16 @@ type Output struct {
 	// Deployments carry a status computed from the reported pod status,
 	// sorted by namespace, then name.
 	Deployments []api.DeploymentView
+	// Services are the Services as allocated, with their endpoints,
+	// sorted by namespace, then name.
+	Services []api.ServiceView
+	// Allocations are every node's pod CIDR and every Service's cluster IP
+	// and node ports: the previous ones where still valid, new ones for new
+	// nodes and Services, without those of departed ones. Persist them and
+	// pass them back as the next Input.Allocations.
+	Allocations Allocations
+	// Warnings are allocation problems (an exhausted range), sorted.
+	Warnings []string
 }
 
 // Pending is a pod that could not be scheduled and why, in the words
@@ -88,6 +106,17 @@ func Plan(in Input) *Output {
 		Placement: placement,
 		Pending:   pending,
 	}
+	reports := indexStatus(in.Status)
+	cfg := in.Network.withDefaults()
+	svcs := sortedServices(objs.Services)
+	var warnings [3][]string
+	out.Allocations.PodCIDRs, warnings[0] = allocatePodCIDRs(cfg, sched.nodes, in.Allocations.PodCIDRs)
+	out.Allocations.ClusterIPs, warnings[1] = allocateClusterIPs(cfg, svcs, in.Allocations.ClusterIPs)
+	out.Allocations.NodePorts, warnings[2] = allocateNodePorts(cfg, svcs, in.Allocations.NodePorts)
+	out.Warnings = append(append(warnings[0], warnings[1]...), warnings[2]...)
+	sort.Strings(out.Warnings)
+	table := serviceTable(svcs, &out.Allocations, cands, placement, reports)
+	nets := networks(cfg, sched.nodes, out.Allocations.PodCIDRs)
 	for _, n := range sched.nodes {
 		out.Nodes[n.Name] = &api.NodeDesired{
 			APIVersion: api.Version,
@@ -95,6 +124,8 @@ func Plan(in Input) *Output {
 			Node:       n.Name,
 			Commit:     in.Commit,
 			Pods:       []api.Pod{},
+			Network:    nets[n.Name],
+			Services:   table,
 		}
 	}
 	for _, c := range cands {
@@ -107,8 +138,9 @@ func Plan(in Input) *Output {
 		api.SortPods(d.Pods)
 	}
 
-	reports := indexStatus(in.Status)
 	out.Pods = podViews(cands, placement, pending, reports)
+	fillHostIPs(out.Pods, placement, sched.byName)
 	out.Deployments = deploymentViews(objs.Deployments, cands, placement, reports, in.Commit, in.Now)
+	out.Services = serviceViews(svcs, table, in.Commit, in.Now)
 	return out
 }

@@ -244,3 +244,18 @@ func readySince(st *corev1.PodStatus) (time.Time, bool) {
 	}
 	return since, true
 }
+
+// fillHostIPs sets status.hostIP of scheduled pods whose node did not
+// report one to the node's address, as the kubelet does once a pod is
+// bound.
+func fillHostIPs(views []api.PodView, placement map[string]string, nodes map[string]*Node) {
+	for i := range views {
+		p := &views[i].Pod
+		node, ok := placement[p.Namespace+"/"+p.Name]
+		if !ok || p.Status.HostIP != "" || nodes[node] == nil || !nodes[node].Address.IsValid() {
+			continue
+		}
+		ip := nodes[node].Address.String()
+		p.Status.HostIP, p.Status.HostIPs = ip, []corev1.HostIP{{IP: ip}}
+	}
+}

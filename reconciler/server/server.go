@@ -20,6 +20,7 @@ import (
 	"github.com/moor-dev/moor/reconciler/controller"
 	"github.com/moor-dev/moor/reconciler/httpapi"
 	"github.com/moor-dev/moor/reconciler/pki"
+	"github.com/moor-dev/moor/reconciler/planner"
 	"github.com/moor-dev/moor/reconciler/source"
 	"github.com/moor-dev/moor/reconciler/store"
 )
@@ -36,7 +37,10 @@ type Config struct {
 	// Hosts are extra names and IPs for the serving certificate.
 	Hosts        []string
 	PollInterval time.Duration
-	Log          *slog.Logger
+	// Network is the cluster network: pod CIDR, node CIDR size, service
+	// CIDR and node port range (zero fields take their defaults).
+	Network planner.NetworkConfig
+	Log     *slog.Logger
 }
 
 // Validate checks the configuration and fills in defaults.
@@ -52,6 +56,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Log == nil {
 		c.Log = slog.Default()
+	}
+	if err := c.Network.Validate(); err != nil {
+		return fmt.Errorf("server: %w", err)
 	}
 	return c.Source.Validate()
 }
@@ -132,7 +139,7 @@ func (s *Server) init(ctx context.Context) error {
 	hub := httpapi.NewHub()
 	ctrl, err := controller.New(controller.Config{
 		Source: src, Store: st, Publisher: hub, Signer: auth,
-		Log: s.cfg.Log, PollInterval: s.cfg.PollInterval,
+		Log: s.cfg.Log, PollInterval: s.cfg.PollInterval, Network: s.cfg.Network,
 	})
 	if err != nil {
 		return err

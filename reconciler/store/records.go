@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/netip"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -20,6 +21,17 @@ type NodeRecord struct {
 	// Commit and DesiredDigest are what the node last reported applying.
 	Commit        string `json:"commit,omitempty"`
 	DesiredDigest string `json:"desiredDigest,omitempty"`
+	// Address is the node's IP address as it last told it (join or
+	// status report); zero when unknown.
+	Address netip.Addr `json:"address,omitzero"`
+}
+
+// Allocations are the network resources the planner handed out; they are
+// stored so they stay stable across commits and restarts.
+type Allocations struct {
+	PodCIDRs   map[string]netip.Prefix // node → pod CIDR
+	ClusterIPs map[string]netip.Addr   // "namespace/name" → virtual IP
+	NodePorts  map[string]int32        // service port key → node port
 }
 
 // CommitRecord is a commit the reconciler has seen and judged.
@@ -248,4 +260,44 @@ func (s *Store) Placement(ctx context.Context) (map[string]string, error) {
 		p = map[string]string{}
 	}
 	return p, err
+}
+
+// PutAllocations replaces all three allocation maps.
+func (s *Store) PutAllocations(ctx context.Context, a Allocations) error {
+	return s.update(ctx, "put allocations", func(tx *bolt.Tx) error {
+		for _, kv := range []struct {
+			key []byte
+			v   any
+		}{{keyPodCIDRs, nonNil(a.PodCIDRs)}, {keyClusterIPs, nonNil(a.ClusterIPs)}, {keyNodePorts, nonNil(a.NodePorts)}} {
+			if err := putJSON(tx, bucketAllocations, kv.key, kv.v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Allocations returns the stored allocations; each map is empty (not nil)
+// when none were stored.
+func (s *Store) Allocations(ctx context.Context) (Allocations, error) {
+	var a Allocations
+	err := s.view(ctx, "get allocations", func(tx *bolt.Tx) error {
+		if _, err := getJSON(tx, bucketAllocations, keyPodCIDRs, &a.PodCIDRs); err != nil {
+			return err
+		}
+		if _, err := getJSON(tx, bucketAllocations, keyClusterIPs, &a.ClusterIPs); err != nil {
+			return err
+		}
+		_, err := getJSON(tx, bucketAllocations, keyNodePorts, &a.NodePorts)
+		return err
+	})
+	a.PodCIDRs, a.ClusterIPs, a.NodePorts = nonNil(a.PodCIDRs), nonNil(a.ClusterIPs), nonNil(a.NodePorts)
+	return a, err
+}
+
+func nonNil[V any](m map[string]V) map[string]V {
+	if m == nil {
+		return map[string]V{}
+	}
+	return m
 }

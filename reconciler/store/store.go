@@ -1,7 +1,8 @@
 // Package store is the reconciler's embedded state store: one bbolt file in
 // the server's data dir holding registered nodes, the commits the reconciler
 // has seen and which one is deployed, the status each node last reported,
-// each node's published desired-state document and the current placement.
+// each node's published desired-state document, the current placement and
+// the network allocations (pod CIDRs, cluster IPs, node ports).
 // Everything survives a restart.
 //
 // It owns the file's layout (buckets, keys, JSON values) and nothing else:
@@ -35,8 +36,9 @@ var (
 	bucketCommitsBySeen = []byte("commits_by_seen") // seen-time key + 0 + sha → sha
 	bucketNodeStatus    = []byte("node_status")
 	bucketDesired       = []byte("desired")
+	bucketAllocations   = []byte("allocations") // keyPodCIDRs, keyClusterIPs, keyNodePorts → JSON maps
 
-	allBuckets = [][]byte{bucketMeta, bucketNodes, bucketCommits, bucketCommitsBySeen, bucketNodeStatus, bucketDesired}
+	allBuckets = [][]byte{bucketMeta, bucketNodes, bucketCommits, bucketCommitsBySeen, bucketNodeStatus, bucketDesired, bucketAllocations}
 )
 
 // Keys of the meta bucket.
@@ -44,6 +46,13 @@ var (
 	keySchema    = []byte("schema")
 	keyDeployed  = []byte("deployed")
 	keyPlacement = []byte("placement")
+)
+
+// Keys of the allocations bucket.
+var (
+	keyPodCIDRs   = []byte("pod_cidrs")
+	keyClusterIPs = []byte("cluster_ips")
+	keyNodePorts  = []byte("node_ports")
 )
 
 // openTimeout bounds the wait for the file lock another process may hold.

@@ -25,6 +25,7 @@ func testPersistence(t *testing.T, open Opener) {
 	must(t, b.PutNodeStatus(ctx, status("n1")))
 	must(t, b.PutDesired(ctx, "n1", body, api.Digest(body)))
 	must(t, b.PutPlacement(ctx, map[string]string{"default/web-1": "n1"}))
+	must(t, b.PutAllocations(ctx, allocations()))
 	must(t, b.Close())
 	must(t, b.Close()) // twice is harmless
 
@@ -52,6 +53,11 @@ func testPersistence(t *testing.T, open Opener) {
 	must(t, err)
 	if !reflect.DeepEqual(p, map[string]string{"default/web-1": "n1"}) {
 		t.Errorf("Placement after reopen = %v", p)
+	}
+	a, err := b.Allocations(ctx)
+	must(t, err)
+	if !reflect.DeepEqual(a, allocations()) {
+		t.Errorf("Allocations after reopen = %+v", a)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"reflect"
 	"testing"
 	"time"
@@ -35,6 +36,8 @@ type Backend interface {
 	ListDesired(ctx context.Context) (map[string]store.Desired, error)
 	PutPlacement(ctx context.Context, p map[string]string) error
 	Placement(ctx context.Context) (map[string]string, error)
+	PutAllocations(ctx context.Context, a store.Allocations) error
+	Allocations(ctx context.Context) (store.Allocations, error)
 	// Close releases the backend; calling it twice must be harmless.
 	Close() error
 }
@@ -58,6 +61,7 @@ func Run(t *testing.T, open Opener) {
 		{"NodeStatus", testNodeStatus},
 		{"Desired", testDesired},
 		{"Placement", testPlacement},
+		{"Allocations", testAllocations},
 		{"NotFound", testNotFound},
 		{"InvalidArgument", testInvalid},
 		{"Canceled", testCanceled},
@@ -92,6 +96,15 @@ func node(name string) store.NodeRecord {
 		LastSeen:      base.Add(time.Minute),
 		Commit:        "c0ffee",
 		DesiredDigest: "sha256:00",
+		Address:       netip.MustParseAddr("192.168.1.10"),
+	}
+}
+
+func allocations() store.Allocations {
+	return store.Allocations{
+		PodCIDRs:   map[string]netip.Prefix{"n1": netip.MustParsePrefix("10.244.0.0/24"), "n2": netip.MustParsePrefix("10.244.1.0/24")},
+		ClusterIPs: map[string]netip.Addr{"default/web": netip.MustParseAddr("10.96.0.1")},
+		NodePorts:  map[string]int32{"default/web/80/TCP": 30080},
 	}
 }
 
@@ -291,6 +304,29 @@ func testPlacement(t *testing.T, open Opener) {
 	}
 }
 
+func testAllocations(t *testing.T, open Opener) {
+	ctx := context.Background()
+	b := openClosed(t, open)
+	a, err := b.Allocations(ctx)
+	must(t, err)
+	if a.PodCIDRs == nil || a.ClusterIPs == nil || a.NodePorts == nil || len(a.PodCIDRs)+len(a.ClusterIPs)+len(a.NodePorts) != 0 {
+		t.Fatalf("new store allocations = %#v, want empty maps", a)
+	}
+	must(t, b.PutAllocations(ctx, allocations()))
+	// PutAllocations replaces every map; nil stores an empty one.
+	want := store.Allocations{
+		PodCIDRs:   map[string]netip.Prefix{"n3": netip.MustParsePrefix("10.244.2.0/24")},
+		ClusterIPs: map[string]netip.Addr{},
+		NodePorts:  map[string]int32{"default/api/53/UDP": 30053},
+	}
+	must(t, b.PutAllocations(ctx, store.Allocations{PodCIDRs: want.PodCIDRs, NodePorts: want.NodePorts}))
+	a, err = b.Allocations(ctx)
+	must(t, err)
+	if !reflect.DeepEqual(a, want) {
+		t.Errorf("Allocations = %+v, want %+v", a, want)
+	}
+}
+
 func testNotFound(t *testing.T, open Opener) {
 	ctx := context.Background()
 	b := openClosed(t, open)
@@ -350,6 +386,12 @@ func testCanceled(t *testing.T, open Opener) {
 	}
 	if _, err := b.ListNodes(ctx); !errors.Is(err, context.Canceled) {
 		t.Errorf("ListNodes with canceled ctx: err = %v, want context.Canceled", err)
+	}
+	if err := b.PutAllocations(ctx, allocations()); !errors.Is(err, context.Canceled) {
+		t.Errorf("PutAllocations with canceled ctx: err = %v, want context.Canceled", err)
+	}
+	if _, err := b.Allocations(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("Allocations with canceled ctx: err = %v, want context.Canceled", err)
 	}
 	if nodes, err := b.ListNodes(context.Background()); err != nil || len(nodes) != 0 {
 		t.Errorf("canceled PutNode wrote: %v, %v", nodes, err)
