@@ -35,6 +35,9 @@ type Config struct {
 	// Network is the cluster network: pod and service CIDRs, node port
 	// range. Zero fields take their defaults.
 	Network planner.NetworkConfig
+	// OnSync, when set, is told the outcome and duration of every Sync
+	// (metrics, readiness).
+	OnSync func(res api.SyncResponse, err error, took time.Duration)
 }
 
 // Validate checks the configuration and fills in defaults.
@@ -147,9 +150,13 @@ func (c *Controller) Run(ctx context.Context) error {
 // Sync fetches the branch and, when its head moved, validates, plans and
 // publishes the new commit. An invalid commit is recorded as rejected and
 // leaves the deployed one in place.
-func (c *Controller) Sync(ctx context.Context) (api.SyncResponse, error) {
+func (c *Controller) Sync(ctx context.Context) (res api.SyncResponse, err error) {
 	c.syncMu.Lock()
 	defer c.syncMu.Unlock()
+	if c.cfg.OnSync != nil {
+		start := c.cfg.Now()
+		defer func() { c.cfg.OnSync(res, err, c.cfg.Now().Sub(start)) }()
+	}
 
 	rev, changed, err := c.cfg.Source.Fetch(ctx)
 	if err != nil {

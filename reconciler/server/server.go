@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -19,10 +20,12 @@ import (
 	"github.com/moor-dev/moor/api"
 	"github.com/moor-dev/moor/reconciler/controller"
 	"github.com/moor-dev/moor/reconciler/httpapi"
+	"github.com/moor-dev/moor/reconciler/metrics"
 	"github.com/moor-dev/moor/reconciler/pki"
 	"github.com/moor-dev/moor/reconciler/planner"
 	"github.com/moor-dev/moor/reconciler/source"
 	"github.com/moor-dev/moor/reconciler/store"
+	"github.com/moor-dev/moor/reconciler/webhook"
 )
 
 // Config configures a reconciler.
@@ -40,7 +43,14 @@ type Config struct {
 	// Network is the cluster network: pod CIDR, node CIDR size, service
 	// CIDR and node port range (zero fields take their defaults).
 	Network planner.NetworkConfig
-	Log     *slog.Logger
+	// WebhookSecretsFile holds per-provider webhook secrets (YAML or
+	// JSON); MOOR_WEBHOOK_<PROVIDER>_SECRET variables override it. With
+	// no secrets at all, /hooks/ is not served.
+	WebhookSecretsFile string
+	// WebhookListen optionally serves /hooks/ and health endpoints over
+	// plain HTTP too, for a TLS-terminating reverse proxy.
+	WebhookListen string
+	Log           *slog.Logger
 }
 
 // Validate checks the configuration and fills in defaults.
@@ -76,7 +86,11 @@ type Server struct {
 	store     *store.Store
 	closeOnce sync.Once
 	authority *pki.Authority
-	handler   *httpapi.Handler
+	hooks     http.Handler // nil without webhook secrets
+	trigger   *webhook.Trigger
+	ready     *metrics.Gate
+	plainLn   net.Listener // WebhookListen, when set
+	handler   http.Handler
 }
 
 // Start prepares the data directory, restores state and listens. Run
@@ -93,8 +107,17 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: listen on %s: %w", cfg.Listen, err)
 	}
 	s := &Server{cfg: cfg, ln: ln}
+	if cfg.WebhookListen != "" {
+		if s.plainLn, err = net.Listen("tcp", cfg.WebhookListen); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("server: listen on %s: %w", cfg.WebhookListen, err)
+		}
+	}
 	if err := s.init(ctx); err != nil {
 		ln.Close()
+		if s.plainLn != nil {
+			s.plainLn.Close()
+		}
 		s.close()
 		return nil, err
 	}
@@ -137,9 +160,17 @@ func (s *Server) init(ctx context.Context) error {
 		return fmt.Errorf("server: git source: %w", err)
 	}
 	hub := httpapi.NewHub()
+	m := metrics.New()
+	s.ready = metrics.NewGate("first-sync", "no sync of the branch has succeeded yet")
 	ctrl, err := controller.New(controller.Config{
 		Source: src, Store: st, Publisher: hub, Signer: auth,
 		Log: s.cfg.Log, PollInterval: s.cfg.PollInterval, Network: s.cfg.Network,
+		OnSync: func(res api.SyncResponse, err error, took time.Duration) {
+			m.ObserveSync(syncResult(res, err), took)
+			if err == nil {
+				s.ready.Open()
+			}
+		},
 	})
 	if err != nil {
 		return err
@@ -153,8 +184,8 @@ func (s *Server) init(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.handler = h
-	return nil
+	s.handler, s.trigger, err = s.edge(h, ctrl, m)
+	return err
 }
 
 // URL is the server's advertised HTTPS URL.
@@ -169,11 +200,17 @@ func (s *Server) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	s.cfg.Log.Info("moor server listening", "url", s.url, "admin-config", AdminConfigPath(s.cfg.DataDir))
-	errc := make(chan error, 2)
+	errc := make(chan error, 4)
+	n := 3
 	go func() { errc <- httpapi.Serve(ctx, s.ln, s.handler, s.authority.ServerTLSConfig(), s.cfg.Log) }()
 	go func() { errc <- s.ctrl.Run(ctx) }()
+	go func() { errc <- s.trigger.Run(ctx) }()
+	if s.plainLn != nil {
+		n++
+		go func() { errc <- s.servePlain(ctx) }()
+	}
 	var first error
-	for i := 0; i < 2; i++ {
+	for i := 0; i < n; i++ {
 		if err := <-errc; err != nil && first == nil {
 			first = err
 			cancel() // one half failed: stop the other
