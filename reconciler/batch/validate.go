@@ -62,6 +62,10 @@ func ValidateJobSpec(spec *batchv1.JobSpec, path *field.Path) field.ErrorList {
 	tmpl := path.Child("template", "spec")
 	switch rp := spec.Template.Spec.RestartPolicy; rp {
 	case corev1.RestartPolicyOnFailure, corev1.RestartPolicyNever:
+	case "":
+		// Kubernetes defaults it to Always and then rejects that; say so.
+		errs = append(errs, field.Required(tmpl.Child("restartPolicy"),
+			"set it to Never or OnFailure: the default, Always, is not allowed for a Job's pods"))
 	default:
 		errs = append(errs, field.NotSupported(tmpl.Child("restartPolicy"), rp,
 			[]corev1.RestartPolicy{corev1.RestartPolicyOnFailure, corev1.RestartPolicyNever}))

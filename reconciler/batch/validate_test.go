@@ -27,7 +27,7 @@ func TestValidateJob(t *testing.T) {
 		{"Always", func(j *batchv1.Job) { j.Spec.Template.Spec.RestartPolicy = corev1.RestartPolicyAlways },
 			`spec.template.spec.restartPolicy: Unsupported value: "Always": supported values: "OnFailure", "Never"`},
 		{"empty restartPolicy", func(j *batchv1.Job) { j.Spec.Template.Spec.RestartPolicy = "" },
-			`spec.template.spec.restartPolicy: Unsupported value: "": supported values: "OnFailure", "Never"`},
+			`spec.template.spec.restartPolicy: Required value: set it to Never or OnFailure: the default, Always, is not allowed for a Job's pods`},
 		{"negative completions", func(j *batchv1.Job) { j.Spec.Completions = ptr(int32(-1)) },
 			"spec.completions: Invalid value: -1: must be greater than or equal to 0"},
 		{"zero deadline", func(j *batchv1.Job) { j.Spec.ActiveDeadlineSeconds = ptr(int64(0)) },

@@ -78,4 +78,5 @@ func checkObjects(t *testing.T, objs *Objects) {
 	if !slices.IsSorted(keys) {
 		t.Errorf("deployments not sorted: %v", keys)
 	}
+	checkBatchObjects(t, objs)
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -24,6 +25,10 @@ var kinds = []kindSpec{
 		func(o *Objects, d *appsv1.Deployment) { o.Deployments = append(o.Deployments, *d) }),
 	kindOf("v1", "Service", true, serviceFields, validateService,
 		func(o *Objects, s *corev1.Service) { o.Services = append(o.Services, *s) }),
+	kindOf("batch/v1", "Job", true, jobFields, validateJob,
+		func(o *Objects, j *batchv1.Job) { o.Jobs = append(o.Jobs, *j) }),
+	kindOf("batch/v1", "CronJob", true, cronJobFields, validateCronJob,
+		func(o *Objects, c *batchv1.CronJob) { o.CronJobs = append(o.CronJobs, *c) }),
 }
 
 const (

@@ -59,7 +59,8 @@ func TestLoadValidRepo(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	if len(objs.Namespaces) != 2 || len(objs.Pods) != 3 || len(objs.Deployments) != 3 || len(objs.Services) != 4 {
+	if len(objs.Namespaces) != 2 || len(objs.Pods) != 3 || len(objs.Deployments) != 3 || len(objs.Services) != 4 ||
+		len(objs.Jobs) != 1 || len(objs.CronJobs) != 1 {
 		t.Fatalf("got %d namespaces, %d pods, %d deployments, %d services; want 2, 3, 3, 4",
 			len(objs.Namespaces), len(objs.Pods), len(objs.Deployments), len(objs.Services))
 	}
@@ -197,7 +198,7 @@ func TestLoad(t *testing.T) {
 	}, {
 		name:  "empty and comment-only documents are not counted",
 		files: map[string][]byte{"x.yaml": []byte("---\n# only a comment\n---\n\n---\napiVersion: v1\nkind: ReplicationController\n")},
-		want:  "x.yaml: document 0: ReplicationController: kind ReplicationController (v1) is not supported by moor yet; supported kinds: v1 Namespace, v1 Pod, apps/v1 Deployment, v1 Service",
+		want:  "x.yaml: document 0: ReplicationController: kind ReplicationController (v1) is not supported by moor yet; supported kinds: v1 Namespace, v1 Pod, apps/v1 Deployment, v1 Service, batch/v1 Job, batch/v1 CronJob",
 	}, {
 		name:  "content after --- starts the next document",
 		files: map[string][]byte{"x.yaml": []byte(podYAML + "--- {apiVersion: v1, kind: Namespace, metadata: {name: Bad}}\n")},
@@ -230,7 +231,7 @@ func TestLoad(t *testing.T) {
 	}, {
 		name:  "control characters are escaped",
 		files: map[string][]byte{"x.yaml": []byte("apiVersion: v1\nkind: \"Ser\\nvice\"\nmetadata: {name: \"a\\tb\"}\n")},
-		want:  `x.yaml: document 0: Ser\nvice a\tb: kind "Ser\nvice" (v1) is not supported by moor yet; supported kinds: v1 Namespace, v1 Pod, apps/v1 Deployment, v1 Service`,
+		want:  `x.yaml: document 0: Ser\nvice a\tb: kind "Ser\nvice" (v1) is not supported by moor yet; supported kinds: v1 Namespace, v1 Pod, apps/v1 Deployment, v1 Service, batch/v1 Job, batch/v1 CronJob`,
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

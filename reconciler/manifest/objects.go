@@ -2,6 +2,7 @@ package manifest
 
 import (
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -13,4 +14,6 @@ type Objects struct {
 	Pods        []corev1.Pod
 	Deployments []appsv1.Deployment
 	Services    []corev1.Service
+	Jobs        []batchv1.Job
+	CronJobs    []batchv1.CronJob
 }

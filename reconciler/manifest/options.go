@@ -3,6 +3,8 @@ package manifest
 import (
 	"fmt"
 	"net/netip"
+
+	batchv1 "k8s.io/api/batch/v1"
 )
 
 // Defaults of Options, as in Kubernetes.
@@ -11,8 +13,9 @@ var (
 	DefaultNodePortRange = [2]int{30000, 32767}
 )
 
-// Options is the cluster configuration that validation needs: a Service's
-// clusterIP and nodePorts must fit the cluster.
+// Options is the cluster configuration and state that validation needs: a
+// Service's clusterIP and nodePorts must fit the cluster, and an existing
+// Job's immutable fields must not change.
 type Options struct {
 	// ServiceCIDR is where spec.clusterIP must lie (default
 	// DefaultServiceCIDR).
@@ -23,6 +26,13 @@ type Options struct {
 	// ReservedClusterIPs are addresses of ServiceCIDR no Service may
 	// claim, with what holds them ("the cluster DNS").
 	ReservedClusterIPs map[netip.Addr]string
+	// ExistingJobs are the Jobs that exist already, keyed
+	// "namespace/name", as the server accepted them (the controller passes
+	// planner.ExistingJobs of its persisted Job states). A Job of the commit
+	// with the same key must keep spec.template, spec.completions,
+	// spec.completionMode and spec.selector, as in Kubernetes: otherwise
+	// the commit is rejected with "field is immutable" at that field.
+	ExistingJobs map[string]batchv1.Job
 }
 
 // DefaultOptions returns Options with every default.

@@ -91,11 +91,27 @@ func validateMeta(meta *metav1.ObjectMeta, isName func(string) []string, namespa
 	return append(errs, apivalidation.ValidateAnnotations(meta.Annotations, path.Child("annotations"))...)
 }
 
+// validatePodSpec checks the spec of a Pod or a Deployment's pods, which
+// restart always.
 func validatePodSpec(spec *corev1.PodSpec, path *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	if len(spec.Containers) == 0 {
 		errs = append(errs, field.Required(path.Child("containers"), "a pod needs at least one container"))
 	}
+	switch spec.RestartPolicy {
+	case "", corev1.RestartPolicyAlways:
+	default:
+		errs = append(errs, field.Invalid(path.Child("restartPolicy"), string(spec.RestartPolicy),
+			"only Always is supported for Pods and Deployments; for pods that run to completion use a Job (apiVersion: batch/v1, kind: Job), whose pods may use Never or OnFailure"))
+	}
+	return append(errs, validatePodSpecBody(spec, path)...)
+}
+
+// validatePodSpecBody checks what every pod spec shares: containers, node
+// selection and grace period. The restart policy and the need for a
+// container are the caller's (a Job's are checked by package batch).
+func validatePodSpecBody(spec *corev1.PodSpec, path *field.Path) field.ErrorList {
+	var errs field.ErrorList
 	names := sets.New[string]()
 	for i := range spec.Containers {
 		c := &spec.Containers[i]
@@ -105,12 +121,6 @@ func validatePodSpec(spec *corev1.PodSpec, path *field.Path) field.ErrorList {
 		}
 		names.Insert(c.Name)
 		errs = append(errs, validateContainer(c, p)...)
-	}
-	switch spec.RestartPolicy {
-	case "", corev1.RestartPolicyAlways:
-	default:
-		errs = append(errs, field.Invalid(path.Child("restartPolicy"), string(spec.RestartPolicy),
-			"only Always is supported for Pods and Deployments; OnFailure and Never will come with Jobs"))
 	}
 	errs = append(errs, metavalidation.ValidateLabels(spec.NodeSelector, path.Child("nodeSelector"))...)
 	if spec.NodeName != "" {

@@ -8,6 +8,13 @@
 // (nodeSelector, required node affinity, spec.nodeName, stickiness, fewest
 // pods first) and the computed status of pods and Deployments.
 //
+// Jobs and CronJobs are planned with package batch (jobs.go, cronjobs.go):
+// Jobs of Git and those CronJobs create get their pods scheduled like any
+// other; their state (Output.JobStates, Output.CronJobStates) comes back
+// in the next Input, so a finished Job never runs again and a CronJob slot
+// runs once. Terminated Job pods stay on the node they ran on (so it keeps
+// reporting their final phase) and are never scheduled anew elsewhere.
+//
 // It must not do I/O, read the clock, start goroutines or use randomness:
 // the caller passes everything in (including Now) and persists what comes
 // out (Output.Placement becomes the next Input.Previous). Same input, in any

@@ -45,9 +45,18 @@ type Input struct {
 	Network NetworkConfig
 	// Allocations are the last Output.Allocations.
 	Allocations Allocations
-	// Now is the caller's clock. It only feeds Deployment availability
-	// (minReadySeconds) and condition times, never NodeDesired documents.
+	// Now is the caller's clock. It feeds Deployment availability
+	// (minReadySeconds), condition times, Job deadlines and retry backoff,
+	// and CronJob schedules; it never appears in NodeDesired documents,
+	// but a Job's pods appear there only once they are due.
 	Now time.Time
+	// JobStates are the last Output.JobStates, keyed "namespace/name":
+	// every Job of Git and every Job a CronJob created, with its status
+	// and pods. Without them every Job starts from scratch.
+	JobStates map[string]JobState
+	// CronJobStates are the last Output.CronJobStates, keyed
+	// "namespace/name".
+	CronJobStates map[string]CronJobState
 }
 
 // Output is the plan.
@@ -76,8 +85,29 @@ type Output struct {
 	// nodes and Services, without those of departed ones. Persist them and
 	// pass them back as the next Input.Allocations.
 	Allocations Allocations
-	// Warnings are allocation problems (an exhausted range), sorted.
+	// Warnings are allocation problems (an exhausted range) and Jobs that
+	// cannot run as written, sorted.
 	Warnings []string
+	// Jobs are the Jobs of Git and of CronJobs with their status, sorted
+	// by namespace, then name.
+	Jobs []api.JobView
+	// CronJobs are the CronJobs with their status, sorted by namespace,
+	// then name.
+	CronJobs []api.CronJobView
+	// JobStates and CronJobStates are what the batch controllers must
+	// remember: persist both before publishing the documents of this plan
+	// and pass them back as the next Input.JobStates and
+	// Input.CronJobStates. Jobs and CronJobs missing here are gone (removed
+	// from Git, deleted by their CronJob's history limit, or expired
+	// CronJob Jobs).
+	JobStates     map[string]JobState
+	CronJobStates map[string]CronJobState
+	// Events are what CronJobs did or could not do in this plan, in order.
+	Events []CronJobEvent
+	// RequeueAfter, when non-zero, is when Jobs or CronJobs need another
+	// plan even if nothing else changes: a retry backoff ends, a deadline
+	// or ttlSecondsAfterFinished passes, the next schedule slot comes.
+	RequeueAfter time.Duration
 }
 
 // Pending is a pod that could not be scheduled and why, in the words
@@ -95,9 +125,10 @@ func Plan(in Input) *Output {
 	if objs == nil {
 		objs = &manifest.Objects{}
 	}
-	cands, collisions := expand(objs)
+	jobs := planBatch(&in, objs)
+	cands, collisions := expandWith(objs, jobs.pods)
 	sched := newScheduler(in.Nodes)
-	placement, pending := sched.schedule(cands, in.Previous)
+	placement, pending := sched.scheduleWith(cands, in.Previous, jobs.finished)
 	pending = append(pending, collisions...)
 	sort.Slice(pending, func(i, j int) bool { return candidateLess(&pending[i].Pod, &pending[j].Pod) })
 
@@ -113,7 +144,7 @@ func Plan(in Input) *Output {
 	out.Allocations.PodCIDRs, warnings[0] = allocatePodCIDRs(cfg, sched.nodes, in.Allocations.PodCIDRs)
 	out.Allocations.ClusterIPs, warnings[1] = allocateClusterIPs(cfg, svcs, in.Allocations.ClusterIPs)
 	out.Allocations.NodePorts, warnings[2] = allocateNodePorts(cfg, svcs, in.Allocations.NodePorts)
-	out.Warnings = append(append(warnings[0], warnings[1]...), warnings[2]...)
+	out.Warnings = append(append(append(warnings[0], warnings[1]...), warnings[2]...), jobs.warnings...)
 	sort.Strings(out.Warnings)
 	table := serviceTable(svcs, &out.Allocations, cands, placement, reports)
 	nets := networks(cfg, sched.nodes, out.Allocations.PodCIDRs)
@@ -142,5 +173,8 @@ func Plan(in Input) *Output {
 	fillHostIPs(out.Pods, placement, sched.byName)
 	out.Deployments = deploymentViews(objs.Deployments, cands, placement, reports, in.Commit, in.Now)
 	out.Services = serviceViews(svcs, table, in.Commit, in.Now)
+	out.Jobs, out.CronJobs = jobs.views, jobs.cronViews
+	out.JobStates, out.CronJobStates = jobs.jobStates, jobs.cronStates
+	out.Events, out.RequeueAfter = jobs.events, jobs.requeue
 	return out
 }

@@ -35,7 +35,12 @@ const suffixLen = 5
 // does not run; it is returned as Pending. Bare Pods win such collisions
 // because their names are written by the user.
 func expand(objs *manifest.Objects) ([]api.Pod, []Pending) {
-	n := len(objs.Pods)
+	return expandWith(objs, nil)
+}
+
+// expandWith is expand with more pods planned elsewhere (Jobs' pods).
+func expandWith(objs *manifest.Objects, more []api.Pod) ([]api.Pod, []Pending) {
+	n := len(objs.Pods) + len(more)
 	for i := range objs.Deployments {
 		n += replicas(&objs.Deployments[i])
 	}
@@ -46,6 +51,7 @@ func expand(objs *manifest.Objects) ([]api.Pod, []Pending) {
 	for i := range objs.Deployments {
 		all = appendDeploymentPods(all, &objs.Deployments[i])
 	}
+	all = append(all, more...)
 	// Sort indices: api.Pod is large and swapping it dominates otherwise.
 	order := make([]int, len(all))
 	for i := range order {

@@ -65,11 +65,25 @@ func labelString(m map[string]string) string {
 // (spec.nodeName) or keep their previous node, then the others, each onto
 // the eligible node with the fewest pods, ties broken by name.
 func (s *scheduler) schedule(pods []api.Pod, previous map[string]string) (map[string]string, []Pending) {
+	return s.scheduleWith(pods, previous, nil)
+}
+
+// scheduleWith is schedule where the pods keyed in finished have run to
+// completion: each stays on the node it names, ready or not, and is
+// dropped (neither placed nor pending) when that node is gone, so it never
+// runs again elsewhere.
+func (s *scheduler) scheduleWith(pods []api.Pod, previous, finished map[string]string) (map[string]string, []Pending) {
 	placement := make(map[string]string, len(pods))
 	var pending []Pending
 	var free []int
 	for i := range pods {
 		p := &pods[i]
+		if node, done := finished[p.Key()]; done {
+			if _, ok := s.byName[node]; ok {
+				s.assign(placement, p, node)
+			}
+			continue
+		}
 		if p.Spec.NodeName != "" {
 			if node, reason := s.pinned(p); reason != "" {
 				pending = append(pending, Pending{Pod: *p, Reason: reason})

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -113,11 +114,19 @@ func newPodView(p *api.Pod, node string) api.PodView {
 		},
 		Spec: spec,
 	}
-	if kind, name, ok := strings.Cut(p.Owner, "/"); ok && kind == ownerKindDeployment {
+	if kind, name, ok := strings.Cut(p.Owner, "/"); ok {
 		controller := true
-		pod.OwnerReferences = []metav1.OwnerReference{{
-			APIVersion: "apps/v1", Kind: kind, Name: name, Controller: &controller,
-		}}
+		switch kind {
+		case ownerKindDeployment:
+			pod.OwnerReferences = []metav1.OwnerReference{{
+				APIVersion: "apps/v1", Kind: kind, Name: name, Controller: &controller,
+			}}
+		case ownerKindJob:
+			pod.OwnerReferences = []metav1.OwnerReference{{
+				APIVersion: "batch/v1", Kind: kind, Name: name, Controller: &controller,
+				UID: types.UID(p.Labels[batchv1.ControllerUidLabel]),
+			}}
+		}
 	}
 	return api.PodView{Pod: pod}
 }
