@@ -249,7 +249,10 @@ func (e *env) startAgent(name string) *proc {
 		"--token-file", filepath.Join(e.srvDir, "token"), "--name", name,
 		"--data-dir", filepath.Join(e.dir, "agent-"+name), "--containerd", e.socket,
 		"--runc-root", filepath.Join(e.dir, "agent-"+name, "runc"),
-		"--insecure-registry", e.reg.Addr(), "--poll-wait", "5s")
+		"--insecure-registry", e.reg.Addr(), "--poll-wait", "5s",
+		// Host network: these single-node tests share the host's network
+		// namespace; TestMultiNode covers the pod network.
+		"--pod-network=false")
 }
 
 // cli runs a CLI verb against the test server and returns stdout.

@@ -24,6 +24,7 @@ type Agent struct {
 	crash  backoffPolicy // container restart and retry backoff
 	retry  backoffPolicy // server request retries
 	now    func() time.Time
+	net    Network // nil: host network
 
 	kick      chan struct{} // reconcile now
 	reportNow chan struct{} // report now
@@ -37,6 +38,14 @@ type Agent struct {
 	doneGen    uint64           // actions finished so far
 	lastStatus []byte           // last status seen by reconcile, sans time
 	client     *client
+	// inflightPods counts the running actions per pod UID; a pod with
+	// actions keeps its network attachment.
+	inflightPods map[string]int
+	// netDigest is the digest whose network was synced last, at netSynced;
+	// netErr the last sync error, logged once.
+	netDigest string
+	netSynced time.Time
+	netErr    string
 }
 
 // New validates cfg, applies defaults and returns an agent using rt.
@@ -49,23 +58,29 @@ func New(cfg Config, rt Runtime) (*Agent, error) {
 	}
 	cfg = cfg.withDefaults()
 	log := cfg.Log.With("component", "nodeagent", "node", cfg.Name)
-	return &Agent{
-		cfg: cfg,
-		rt:  rt,
-		log: log,
-		runner: &runner{
-			rt:     rt,
-			hooks:  newHooks(rt),
-			logDir: filepath.Join(cfg.DataDir, "logs"),
-			log:    log,
-		},
-		crash:     backoffPolicy{Base: cfg.RestartBackoff, Max: cfg.MaxRestartBackoff},
-		retry:     backoffPolicy{Base: 500 * time.Millisecond, Max: 30 * time.Second},
-		now:       time.Now,
-		kick:      make(chan struct{}, 1),
-		reportNow: make(chan struct{}, 1),
-		inflight:  map[string]bool{},
-	}, nil
+	a := &Agent{
+		cfg:          cfg,
+		rt:           rt,
+		log:          log,
+		net:          cfg.Network,
+		crash:        backoffPolicy{Base: cfg.RestartBackoff, Max: cfg.MaxRestartBackoff},
+		retry:        backoffPolicy{Base: 500 * time.Millisecond, Max: 30 * time.Second},
+		now:          time.Now,
+		kick:         make(chan struct{}, 1),
+		reportNow:    make(chan struct{}, 1),
+		inflight:     map[string]bool{},
+		inflightPods: map[string]int{},
+	}
+	a.runner = &runner{
+		rt: rt,
+		hooks: newHooks(hookDeps{
+			rt: rt, net: cfg.Network, podDir: filepath.Join(cfg.DataDir, "pods"),
+			services: a.services, recordIP: a.recordPodIP,
+		}),
+		logDir: filepath.Join(cfg.DataDir, "logs"),
+		log:    log,
+	}
+	return a, nil
 }
 
 // Run loads the local state, reconciles from it at once (pods keep running
@@ -130,6 +145,10 @@ func (a *Agent) reconcileLoop(ctx context.Context) {
 // reconcile lists the runtime's containers, plans and starts the actions
 // not already running, and asks for a report when the status changed.
 func (a *Agent) reconcile(ctx context.Context) {
+	// The service table goes first: a pod the new document removes must
+	// leave the endpoints before its containers are stopped below.
+	a.syncNetwork(ctx)
+	attached := a.attached(ctx)
 	a.mu.Lock()
 	gen := a.doneGen
 	a.mu.Unlock()
@@ -157,6 +176,9 @@ func (a *Agent) reconcile(ctx context.Context) {
 			continue
 		}
 		a.inflight[act.ID] = true
+		if act.Pod != nil {
+			a.inflightPods[act.Pod.UID]++
+		}
 		a.log.Info("container action", "action", act.Kind.String(), "container", act.ID, "reason", act.Reason)
 		a.actions.Go(func() { a.execute(ctx, act) })
 	}
@@ -165,7 +187,9 @@ func (a *Agent) reconcile(ctx context.Context) {
 	b, _ := json.Marshal(status)
 	statusChanged := string(b) != string(a.lastStatus)
 	a.lastStatus = b
+	garbage := a.unusedAttachmentsLocked(attached, pods, actual)
 	a.mu.Unlock()
+	a.detach(ctx, garbage)
 	if changed {
 		a.persist()
 	}
@@ -222,6 +246,11 @@ func (a *Agent) execute(ctx context.Context, act action) {
 	shutdown := ctx.Err() != nil
 	a.mu.Lock()
 	delete(a.inflight, act.ID)
+	if act.Pod != nil {
+		if a.inflightPods[act.Pod.UID]--; a.inflightPods[act.Pod.UID] <= 0 {
+			delete(a.inflightPods, act.Pod.UID)
+		}
+	}
 	a.doneGen++
 	if !shutdown || out.Err == nil {
 		recordOutcome(a.st, act, out, now, a.crash)
@@ -355,13 +384,15 @@ func (a *Agent) Status(ctx context.Context) (api.NodeStatus, error) {
 
 func (a *Agent) statusLocked(actual []ContainerInfo, now time.Time) api.NodeStatus {
 	in := statusInput{
-		Node:       a.cfg.Name,
-		Digest:     a.st.Digest,
-		Pods:       a.desiredPodsLocked(),
-		Actual:     actual,
-		Records:    a.st.Containers,
-		PodRecords: a.st.Pods,
-		Now:        now,
+		Node:        a.cfg.Name,
+		NodeIP:      a.cfg.NodeIP,
+		HostNetwork: a.net == nil,
+		Digest:      a.st.Digest,
+		Pods:        a.desiredPodsLocked(),
+		Actual:      actual,
+		Records:     a.st.Containers,
+		PodRecords:  a.st.Pods,
+		Now:         now,
 	}
 	if a.desired != nil {
 		in.Commit = a.desired.Commit

@@ -141,10 +141,11 @@ func join(ctx context.Context, cfg *Config) (*credentials, error) {
 		return nil, fmt.Errorf("create certificate request: %w", err)
 	}
 	req := api.JoinRequest{
-		Node:   cfg.Name,
-		Secret: tok.Secret,
-		CSR:    string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr})),
-		Labels: cfg.Labels,
+		Node:    cfg.Name,
+		Secret:  tok.Secret,
+		CSR:     string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr})),
+		Labels:  cfg.Labels,
+		Address: cfg.NodeIP,
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = pinnedTLSConfig(tok.CAHash, u.Hostname())

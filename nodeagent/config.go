@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -34,6 +35,14 @@ type Config struct {
 	DataDir string
 	// Labels are sent with the join request.
 	Labels map[string]string
+	// NodeIP is the node's address, sent with the join request and every
+	// status report (other nodes route this node's pod CIDR through it)
+	// and reported as status.hostIP. Zero: unknown.
+	NodeIP netip.Addr
+	// Network gives pods their own network namespaces on the pod network
+	// and programs services and DNS; nil runs pods in the host's network
+	// namespace (status.podIP is then NodeIP).
+	Network Network
 
 	PollWait       time.Duration // long-poll wait
 	ReportInterval time.Duration // periodic status report

@@ -3,9 +3,11 @@
 // and keeps local state (DataDir/state.json and the node's credentials) that
 // survives restarts.
 //
-// It owns the agent's data directory and the containers the Runtime lists
-// for moor. It must not import the reconciler (the two meet only in package
-// api), containerd or any concrete Runtime: those are injected. Stopping
+// It owns the agent's data directory (including DataDir/pods/<uid>/, each
+// pod's resolv.conf and hosts) and the containers the Runtime lists for
+// moor. It must not import the reconciler (the two meet only in package
+// api), containerd, any concrete Runtime or the kernel network pieces:
+// those are injected (Runtime; Network, implemented by podnetwork). Stopping
 // the agent leaves containers running; only a changed desired state stops
 // them.
 //
@@ -16,5 +18,7 @@
 //     actions; runner.go executes actions through lifecycle hooks (hooks.go,
 //     *_hook.go).
 //   - status.go: the pure status builder.
-//   - agent.go: the run loop wiring them together.
+//   - agent.go: the run loop wiring them together; agent_network.go syncs
+//     the document's network and service table before any container is
+//     stopped, and tears down the attachments of pods that are gone.
 package nodeagent

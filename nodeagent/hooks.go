@@ -2,6 +2,7 @@ package nodeagent
 
 import (
 	"context"
+	"net/netip"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -21,9 +22,6 @@ import (
 //     field there), and a killHook that cleans them up.
 //   - secrets: a prestartHook resolving env valueFrom.secretKeyRef and
 //     secret volumes, running before envHook.
-//   - network: a prestartHook that sets up the pod's network namespace once
-//     per pod (keyed by UID, state kept in agentState) and a killHook that
-//     tears it down when the last container goes.
 //   - probes: a poststartHook starting liveness/readiness probes, whose
 //     results feed Ready in status.go, and a killHook stopping them.
 //   - preStop: a killHook running lifecycle.preStop before the stop signal.
@@ -79,12 +77,27 @@ type killHook interface {
 	Prekill(ctx context.Context, req *killRequest) error
 }
 
+// hookDeps is what the hooks need from the agent.
+type hookDeps struct {
+	rt Runtime
+	// net is nil in host-network mode.
+	net      Network
+	podDir   string
+	services func() []api.Service
+	recordIP func(uid string, ip netip.Addr)
+}
+
 // newHooks returns the runner's hooks in order.
-func newHooks(rt Runtime) []hook {
-	return []hook{
-		&imagePullHook{puller: rt},
+func newHooks(d hookDeps) []hook {
+	hooks := []hook{
+		&imagePullHook{puller: d.rt},
+		&serviceEnvHook{services: d.services},
 		&envHook{},
 	}
+	if d.net != nil {
+		hooks = append(hooks, &networkHook{net: d.net, podDir: d.podDir, recordIP: d.recordIP})
+	}
+	return hooks
 }
 
 // waitingError is a hook or runtime failure with the Kubernetes waiting

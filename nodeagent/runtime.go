@@ -48,6 +48,23 @@ type ContainerSpec struct {
 	LogPath string
 	// StopSignal defaults to SIGTERM.
 	StopSignal syscall.Signal
+	// NetNSPath is the network namespace the container joins (the pod's,
+	// shared by all its containers). Empty: the host's network namespace,
+	// with the host's /etc/hosts and /etc/resolv.conf unless Mounts
+	// provides them.
+	NetNSPath string
+	// Hostname is the container's host name (the pod name); empty keeps
+	// the runtime's default.
+	Hostname string
+	// Mounts are bind mounts of host files or directories, in order.
+	Mounts []Mount
+}
+
+// Mount is a bind mount of Source (on the node) at Destination (in the
+// container).
+type Mount struct {
+	Source, Destination string
+	ReadOnly            bool
 }
 
 // ContainerState is a container's coarse state.

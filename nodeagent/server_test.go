@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -91,6 +92,7 @@ type fakeServer struct {
 	etag     string        // when set, sent instead of the digest
 	changed  chan struct{} // closed and replaced on every SetDesired
 	joins    int
+	joinAddr netip.Addr // Address of the last join request
 	pulls    []pull
 	statuses []api.NodeStatus
 }
@@ -207,6 +209,7 @@ func (s *fakeServer) join(w http.ResponseWriter, r *http.Request) {
 	}, csr.PublicKey)
 	s.mu.Lock()
 	s.joins++
+	s.joinAddr = req.Address
 	s.mu.Unlock()
 	_ = json.NewEncoder(w).Encode(api.JoinResponse{
 		Certificate: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
@@ -72,6 +73,8 @@ type termination struct {
 // podRecord is the agent's memory of one pod.
 type podRecord struct {
 	StartTime time.Time `json:"startTime"`
+	// IP is the pod's address on the pod network, once attached.
+	IP netip.Addr `json:"ip,omitzero"`
 }
 
 func newState() *agentState {

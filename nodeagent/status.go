@@ -1,6 +1,7 @@
 package nodeagent
 
 import (
+	"net/netip"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -19,7 +20,9 @@ type statusInput struct {
 	Records    map[string]containerRecord
 	PodRecords map[string]podRecord
 	Now        time.Time
-	HostIP     string
+	// NodeIP is status.hostIP; in HostNetwork mode also every pod's podIP.
+	NodeIP      netip.Addr
+	HostNetwork bool
 }
 
 // buildStatus reports every desired pod as the runtime and the records show
@@ -33,6 +36,7 @@ func buildStatus(in statusInput) api.NodeStatus {
 		APIVersion:    api.Version,
 		Kind:          api.KindNodeStatus,
 		Node:          in.Node,
+		NodeIP:        in.NodeIP,
 		DesiredDigest: in.Digest,
 		Commit:        in.Commit,
 		ReportedAt:    in.Now.UTC(),
@@ -54,13 +58,22 @@ func buildStatus(in statusInput) api.NodeStatus {
 // podStatus is one pod's corev1.PodStatus.
 func podStatus(in statusInput, p *api.Pod, actual map[string]*ContainerInfo) corev1.PodStatus {
 	var s corev1.PodStatus
-	if in.HostIP != "" {
-		s.HostIP = in.HostIP
-		s.HostIPs = []corev1.HostIP{{IP: in.HostIP}}
+	if in.NodeIP.IsValid() {
+		s.HostIP = in.NodeIP.String()
+		s.HostIPs = []corev1.HostIP{{IP: s.HostIP}}
 	}
-	if r, ok := in.PodRecords[p.UID]; ok && !r.StartTime.IsZero() {
+	r, ok := in.PodRecords[p.UID]
+	if ok && !r.StartTime.IsZero() {
 		t := metav1.NewTime(r.StartTime.UTC())
 		s.StartTime = &t
+	}
+	podIP := r.IP
+	if in.HostNetwork {
+		podIP = in.NodeIP
+	}
+	if podIP.IsValid() {
+		s.PodIP = podIP.String()
+		s.PodIPs = []corev1.PodIP{{IP: s.PodIP}}
 	}
 	hash := specHash(p)
 	allStarted, allReady := true, true

@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/moor-dev/moor/netplane/proxy"
 
 	"github.com/moor-dev/moor/nodeagent"
 	"github.com/moor-dev/moor/nodeagent/containerd"
@@ -24,6 +27,10 @@ type agentOptions struct {
 	runcRoot           string
 	cgroupParent       string
 	insecureRegistries []string
+	nodeIP             string
+	podNetwork         bool
+	bridge             string
+	proxyBackend       string
 }
 
 func (o *agentOptions) bind(cmd *cobra.Command) {
@@ -40,6 +47,14 @@ func (o *agentOptions) bind(cmd *cobra.Command) {
 	f.StringVar(&o.cgroupParent, "cgroup-parent", "", "cgroup parent for containers (default /moor-<name>)")
 	f.StringSliceVar(&o.insecureRegistries, "insecure-registry", nil, "registry host:port to pull from over plain HTTP (repeatable)")
 	f.DurationVar(&o.agent.PollWait, "poll-wait", 30*time.Second, "long-poll wait for desired state")
+	o.bindNetwork(f)
+}
+
+func (o *agentOptions) bindNetwork(f *pflag.FlagSet) {
+	f.StringVar(&o.nodeIP, "node-ip", "", "this node's address, which other nodes route its pods through (default: the source address of the route to the server)")
+	f.BoolVar(&o.podNetwork, "pod-network", true, "give each pod its own network namespace on the pod network, with service VIPs and DNS; false runs pods in the host network")
+	f.StringVar(&o.bridge, "bridge", "moor0", "bridge the pods attach to")
+	f.StringVar(&o.proxyBackend, "proxy-backend", string(proxy.KindNFTables), "service proxy backend: nftables")
 }
 
 func (o *agentOptions) complete(log *slog.Logger) error {
@@ -63,6 +78,9 @@ func (o *agentOptions) complete(log *slog.Logger) error {
 	}
 	if o.cgroupParent == "" {
 		o.cgroupParent = "/moor-" + o.agent.Name
+	}
+	if err := o.completeNetwork(); err != nil {
+		return err
 	}
 	o.agent.Log = log
 	return o.agent.Validate()
@@ -99,6 +117,11 @@ func runAgent(ctx context.Context, o *agentOptions, log *slog.Logger) error {
 		return err
 	}
 	defer rt.Close()
+	closeNet, err := o.attachNetwork(log)
+	if err != nil {
+		return err
+	}
+	defer closeNet()
 	a, err := nodeagent.New(o.agent, rt)
 	if err != nil {
 		return err

@@ -32,6 +32,7 @@ type upOptions struct {
 	registryAddr string
 	containerd   string
 	pollInterval time.Duration
+	podNetwork   bool
 }
 
 func newUpCommand(logs *logOptions) *cobra.Command {
@@ -64,6 +65,7 @@ Ctrl-C stops everything up started, containers included.`,
 	f.StringVar(&o.registryAddr, "registry", "127.0.0.1:5310", "loopback registry address for the demo images")
 	f.StringVar(&o.containerd, "containerd", "", "use this containerd socket instead of starting a private containerd")
 	f.DurationVar(&o.pollInterval, "poll-interval", 10*time.Second, "how often to poll the branch")
+	f.BoolVar(&o.podNetwork, "pod-network", true, "run pods on the pod network (bridge moor0, service VIPs, DNS); false runs them in the host network")
 	return cmd
 }
 
@@ -123,6 +125,9 @@ func runUp(ctx context.Context, o *upOptions, log *slog.Logger) error {
 			DataDir: agentDir, PollWait: 30 * time.Second},
 		containerdSocket:   socket,
 		insecureRegistries: []string{reg.Addr()},
+		podNetwork:         o.podNetwork,
+		bridge:             "moor0",
+		proxyBackend:       "nftables",
 	}
 	if err := ao.complete(log); err != nil {
 		return err
@@ -132,7 +137,14 @@ func runUp(ctx context.Context, o *upOptions, log *slog.Logger) error {
 		return err
 	}
 	defer rt.Close()
-	// up owns its containers: stop them before containerd goes away.
+	closeNet, err := ao.attachNetwork(log)
+	if err != nil {
+		return err
+	}
+	defer closeNet()
+	// up owns its containers: stop them before containerd goes away, then
+	// release their network namespaces.
+	defer releaseNetwork(cleanup, ao.agent.Network, log)
 	defer stopAll(cleanup, rt, log)
 	a, err := nodeagent.New(ao.agent, rt)
 	if err != nil {
@@ -168,6 +180,23 @@ func stopAll(ctx context.Context, rt nodeagent.Runtime, log *slog.Logger) {
 		}
 		if err := rt.Remove(ctx, c.ID); err != nil {
 			log.Error("remove container", "id", c.ID, "err", err)
+		}
+	}
+}
+
+// releaseNetwork tears down the pod namespaces left after stopAll.
+func releaseNetwork(ctx context.Context, n nodeagent.Network, log *slog.Logger) {
+	if n == nil {
+		return
+	}
+	uids, err := n.Attached(ctx)
+	if err != nil {
+		log.Error("list pod network attachments", "err", err)
+		return
+	}
+	for _, uid := range uids {
+		if err := n.Detach(ctx, uid); err != nil {
+			log.Error("tear down pod network", "pod_uid", uid, "err", err)
 		}
 	}
 }

@@ -42,6 +42,14 @@ func validateSpec(spec nodeagent.ContainerSpec) error {
 	if spec.LogPath != "" && !filepath.IsAbs(spec.LogPath) {
 		return fmt.Errorf("container %s: LogPath %q must be absolute: %w", spec.ID, spec.LogPath, errdefs.ErrInvalidArgument)
 	}
+	if spec.NetNSPath != "" && !filepath.IsAbs(spec.NetNSPath) {
+		return fmt.Errorf("container %s: NetNSPath %q must be absolute: %w", spec.ID, spec.NetNSPath, errdefs.ErrInvalidArgument)
+	}
+	for _, m := range spec.Mounts {
+		if !filepath.IsAbs(m.Source) || !filepath.IsAbs(m.Destination) {
+			return fmt.Errorf("container %s: mount %s → %s: both paths must be absolute: %w", spec.ID, m.Source, m.Destination, errdefs.ErrInvalidArgument)
+		}
+	}
 	for k := range spec.Labels {
 		if strings.HasPrefix(k, labelPrefix) {
 			return fmt.Errorf("container %s: label %q uses the reserved prefix %s: %w", spec.ID, k, labelPrefix, errdefs.ErrInvalidArgument)
@@ -101,10 +109,8 @@ func (r *Runtime) Create(ctx context.Context, spec nodeagent.ContainerSpec) erro
 		oci.WithImageConfig(img),
 		oci.WithProcessArgs(argv...),
 		oci.WithEnv(spec.Env),
-		oci.WithHostNamespace(specs.NetworkNamespace),
-		oci.WithHostHostsFile,
-		oci.WithHostResolvconf,
 	}
+	specOpts = append(specOpts, sandboxOpts(spec)...)
 	if spec.WorkingDir != "" {
 		specOpts = append(specOpts, oci.WithProcessCwd(spec.WorkingDir))
 	}
@@ -155,4 +161,41 @@ func userLabels(all map[string]string) map[string]string {
 		}
 	}
 	return out
+}
+
+// sandboxOpts are the spec options of the pod's sandbox: its network
+// namespace (the host's when NetNSPath is empty), host name and bind
+// mounts. In the host network the host's /etc/hosts and /etc/resolv.conf
+// are mounted unless Mounts provides them.
+func sandboxOpts(spec nodeagent.ContainerSpec) []oci.SpecOpts {
+	var opts []oci.SpecOpts
+	mounted := map[string]bool{}
+	var mounts []specs.Mount
+	for _, m := range spec.Mounts {
+		mode := "rw"
+		if m.ReadOnly {
+			mode = "ro"
+		}
+		mounted[path.Clean(m.Destination)] = true
+		mounts = append(mounts, specs.Mount{Type: "bind", Source: m.Source, Destination: m.Destination,
+			Options: []string{"rbind", "rprivate", mode}})
+	}
+	if spec.NetNSPath != "" {
+		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: spec.NetNSPath}))
+	} else {
+		opts = append(opts, oci.WithHostNamespace(specs.NetworkNamespace))
+		if !mounted["/etc/hosts"] {
+			opts = append(opts, oci.WithHostHostsFile)
+		}
+		if !mounted["/etc/resolv.conf"] {
+			opts = append(opts, oci.WithHostResolvconf)
+		}
+	}
+	if spec.Hostname != "" {
+		opts = append(opts, oci.WithHostname(spec.Hostname))
+	}
+	if len(mounts) > 0 {
+		opts = append(opts, oci.WithMounts(mounts))
+	}
+	return opts
 }

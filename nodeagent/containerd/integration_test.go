@@ -123,6 +123,19 @@ var commands = map[runtimetest.Program][]string{
 	runtimetest.Sleep:     {"sleep", "1000"},
 	runtimetest.TrapTerm:  {"sh", "-c", "trap 'exit 143' TERM; while :; do sleep 1 & wait $!; done"},
 	runtimetest.PrintExit: {"sh", "-c", "echo hi; sleep 1; exit 3"},
+	runtimetest.Sandbox:   {"sh", "-c", "hostname; readlink /proc/self/ns/net; cat " + runtimetest.SandboxFile},
+}
+
+// testNetNS creates a network namespace with `ip netns add` and deletes it
+// at the end of the test.
+func testNetNS(t *testing.T) string {
+	t.Helper()
+	name := fmt.Sprintf("moor-rt-%d", os.Getpid())
+	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add %s: %v\n%s", name, err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "delete", name).Run() })
+	return "/var/run/netns/" + name
 }
 
 func TestRuntimeSuite(t *testing.T) {
@@ -134,6 +147,7 @@ func TestRuntimeSuite(t *testing.T) {
 			Command:  func(p runtimetest.Program) []string { return commands[p] },
 			Output:   "hi\n",
 			ExitCode: 3,
+			NetNS:    testNetNS,
 		}
 	})
 }

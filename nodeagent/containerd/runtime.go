@@ -5,8 +5,9 @@
 // their tasks and snapshots, the images it pulls, and the log files named in
 // ContainerSpec.LogPath; runc state under Config.RuncRoot and cgroups under
 // Config.CgroupParent. It must not touch other namespaces, the daemon's
-// lifetime (see nodeagent/containerdproc) or the host network (pods use it as
-// is in this step).
+// lifetime (see nodeagent/containerdproc) or any network: a container joins
+// the network namespace named in ContainerSpec.NetNSPath (made by the
+// agent's pod network), or the host's when it is empty.
 //
 // Bookkeeping the daemon does not keep (start time, log path, stop signal,
 // last exit of a deleted task) lives in container labels under

@@ -210,6 +210,7 @@ func (r *Runtime) Create(ctx context.Context, spec nodeagent.ContainerSpec) erro
 	spec.Command = slices.Clone(spec.Command)
 	spec.Args = slices.Clone(spec.Args)
 	spec.Env = slices.Clone(spec.Env)
+	spec.Mounts = slices.Clone(spec.Mounts)
 	r.ctrs[spec.ID] = &container{
 		spec: spec,
 		info: nodeagent.ContainerInfo{
@@ -220,6 +221,24 @@ func (r *Runtime) Create(ctx context.Context, spec nodeagent.ContainerSpec) erro
 		},
 	}
 	return nil
+}
+
+// Spec returns the spec a container was created with (its network
+// namespace, host name, mounts, env...), and whether it exists.
+func (r *Runtime) Spec(id string) (nodeagent.ContainerSpec, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.ctrs[id]
+	if !ok {
+		return nodeagent.ContainerSpec{}, false
+	}
+	spec := c.spec
+	spec.Labels = cloneLabels(spec.Labels)
+	spec.Command = slices.Clone(spec.Command)
+	spec.Args = slices.Clone(spec.Args)
+	spec.Env = slices.Clone(spec.Env)
+	spec.Mounts = slices.Clone(spec.Mounts)
+	return spec, true
 }
 
 // Start starts a new process for a created or exited container.

@@ -3,7 +3,11 @@ package fakeruntime_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -33,10 +37,48 @@ func TestSuite(t *testing.T) {
 					if err := rt.Exit(id, 3); err != nil {
 						t.Fatal(err)
 					}
+				case runtimetest.Sandbox:
+					sandbox(t, rt, id)
 				}
+			},
+			// Any file has an inode: the fake only records the path.
+			NetNS: func(t *testing.T) string {
+				p := filepath.Join(t.TempDir(), "netns")
+				if err := os.WriteFile(p, nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return p
 			},
 		}
 	})
+}
+
+// sandbox plays the Sandbox program from the recorded spec.
+func sandbox(t *testing.T, rt *fakeruntime.Runtime, id string) {
+	spec, ok := rt.Spec(id)
+	if !ok {
+		t.Fatalf("Spec(%s) not found", id)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(spec.NetNSPath, &st); err != nil {
+		t.Fatal(err)
+	}
+	out := fmt.Sprintf("%s\nnet:[%d]\n", spec.Hostname, st.Ino)
+	for _, m := range spec.Mounts {
+		if m.Destination == runtimetest.SandboxFile {
+			b, err := os.ReadFile(m.Source)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out += string(b)
+		}
+	}
+	if err := rt.Print(id, out); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Exit(id, 0); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestScripting(t *testing.T) {

@@ -10,8 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -34,7 +36,14 @@ const (
 	// PrintExit prints Fixture.Output and then, on its own and within about a
 	// second, exits with Fixture.ExitCode.
 	PrintExit
+	// Sandbox prints three lines and exits 0: the host name, the target of
+	// /proc/self/ns/net ("net:[<inode>]") and the content of the file
+	// mounted at /etc/moor-test (which ends in a newline).
+	Sandbox
 )
+
+// SandboxFile is where the Sandbox test mounts a file.
+const SandboxFile = "/etc/moor-test"
 
 func (p Program) String() string {
 	switch p {
@@ -44,6 +53,8 @@ func (p Program) String() string {
 		return "trap-term"
 	case PrintExit:
 		return "print-exit"
+	case Sandbox:
+		return "sandbox"
 	}
 	return fmt.Sprintf("program(%d)", int(p))
 }
@@ -64,6 +75,9 @@ type Fixture struct {
 	Started func(t *testing.T, id string, p Program)
 	// Timeout bounds each wait for a state change; default 30s.
 	Timeout time.Duration
+	// NetNS, when non-nil, returns the path of a network namespace for the
+	// Sandbox test (which is skipped without it).
+	NetNS func(t *testing.T) string
 }
 
 type suite struct {
@@ -87,6 +101,7 @@ func Run(t *testing.T, newRuntime func(t *testing.T) (nodeagent.Runtime, Fixture
 		{"StopGraceful", testStopGraceful},
 		{"ExitThenRestart", testExitRestart},
 		{"RemoveAndNoOps", testRemoveNoOps},
+		{"Sandbox", testSandbox},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -362,4 +377,32 @@ func testRemoveNoOps(t *testing.T, s *suite) {
 	}
 	// The ID is free again.
 	s.create(t, spec)
+}
+
+// testSandbox runs a container in a given network namespace with a host
+// name and a read-only bind mount, as pods on the pod network run.
+func testSandbox(t *testing.T, s *suite) {
+	if s.fx.NetNS == nil {
+		t.Skip("the fixture provides no network namespace")
+	}
+	nsPath := s.fx.NetNS(t)
+	var st syscall.Stat_t
+	if err := syscall.Stat(nsPath, &st); err != nil {
+		t.Fatalf("stat netns %s: %v", nsPath, err)
+	}
+	src := filepath.Join(s.dir, "mounted")
+	if err := os.WriteFile(src, []byte("mounted content\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec := s.spec("rt-sandbox", Sandbox)
+	spec.NetNSPath = nsPath
+	spec.Hostname = "pod-sandbox"
+	spec.Mounts = []nodeagent.Mount{{Source: src, Destination: SandboxFile, ReadOnly: true}}
+	s.create(t, spec)
+	s.start(t, spec.ID, Sandbox)
+	c := s.waitFor(t, spec.ID, "exited", exited)
+	want := fmt.Sprintf("pod-sandbox\nnet:[%d]\nmounted content\n", st.Ino)
+	if got := s.logs(t, spec.ID); got != want || c.ExitCode != 0 {
+		t.Errorf("output %q exit %d, want %q exit 0", got, c.ExitCode, want)
+	}
 }
