@@ -54,7 +54,7 @@ func (o *agentOptions) bindNetwork(f *pflag.FlagSet) {
 	f.StringVar(&o.nodeIP, "node-ip", "", "this node's address, which other nodes route its pods through (default: the source address of the route to the server)")
 	f.BoolVar(&o.podNetwork, "pod-network", true, "give each pod its own network namespace on the pod network, with service VIPs and DNS; false runs pods in the host network")
 	f.StringVar(&o.bridge, "bridge", "moor0", "bridge the pods attach to")
-	f.StringVar(&o.proxyBackend, "proxy-backend", string(proxy.KindNFTables), "service proxy backend: nftables")
+	f.StringVar(&o.proxyBackend, "proxy-backend", string(proxy.KindNFTables), "service proxy backend: nftables (one netlink batch) or iptables (iptables-restore, for hosts that must stay on iptables)")
 }
 
 func (o *agentOptions) complete(log *slog.Logger) error {

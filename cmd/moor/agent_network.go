@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/moor-dev/moor/netplane/proxy"
-	"github.com/moor-dev/moor/netplane/proxy/nft"
+	"github.com/moor-dev/moor/netplane/proxy/backends"
 	"github.com/moor-dev/moor/nodeagent/podnetwork"
 )
 
@@ -17,7 +17,7 @@ import (
 // the source address of the route to the server.
 func (o *agentOptions) completeNetwork() error {
 	if o.podNetwork {
-		if _, err := newProxyBackendKind(proxy.Kind(o.proxyBackend)); err != nil {
+		if err := checkProxyBackend(proxy.Kind(o.proxyBackend)); err != nil {
 			return err
 		}
 	}
@@ -86,21 +86,13 @@ func newPodNetwork(o *agentOptions, log *slog.Logger) (*podnetwork.Network, erro
 }
 
 // newProxyBackend builds the service proxy backend cfg names.
-func newProxyBackend(cfg proxy.Config) (proxy.Backend, error) {
-	newBackend, err := newProxyBackendKind(cfg.Backend)
-	if err != nil {
-		return nil, err
-	}
-	return newBackend(cfg)
-}
+func newProxyBackend(cfg proxy.Config) (proxy.Backend, error) { return backends.New(cfg) }
 
-// newProxyBackendKind returns the constructor of a backend kind.
-func newProxyBackendKind(k proxy.Kind) (func(proxy.Config) (proxy.Backend, error), error) {
+// checkProxyBackend rejects an unknown --proxy-backend before anything starts.
+func checkProxyBackend(k proxy.Kind) error {
 	switch k {
-	case proxy.KindNFTables, "":
-		return func(cfg proxy.Config) (proxy.Backend, error) { return nft.New(cfg) }, nil
-	case proxy.KindIPTables:
-		return nil, fmt.Errorf("--proxy-backend %s: the iptables backend is not part of this build yet; use %s", k, proxy.KindNFTables)
+	case proxy.KindNFTables, proxy.KindIPTables, "":
+		return nil
 	}
-	return nil, fmt.Errorf("--proxy-backend %q: use %s", k, proxy.KindNFTables)
+	return fmt.Errorf("--proxy-backend %q: use %s (default) or %s", k, proxy.KindNFTables, proxy.KindIPTables)
 }
