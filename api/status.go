@@ -24,6 +24,10 @@ type NodeStatus struct {
 	Commit        string      `json:"commit"`
 	ReportedAt    time.Time   `json:"reportedAt"`
 	Pods          []PodStatus `json:"pods"`
+	// PulledAt is when the agent fetched the document named by
+	// DesiredDigest. Zero from agents that do not say: the server then
+	// takes the time of the first report naming the commit.
+	PulledAt time.Time `json:"pulledAt,omitzero"`
 }
 
 // PodStatus is the observed state of one pod on a node. Status uses the

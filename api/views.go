@@ -79,6 +79,36 @@ type CommitView struct {
 	Errors   []string  `json:"errors,omitempty"`
 	SeenAt   time.Time `json:"seenAt"`
 	Deployed bool      `json:"deployed"` // the commit currently deployed
+
+	// When the commit went through each step of its last deployment; zero
+	// for steps it has not reached. WebhookAt is the earliest webhook of
+	// the batch that led to the fetch, zero when polling or `moor sync`
+	// found the commit. A rejected commit has RejectedAt instead of
+	// PlannedAt and PublishedAt. RunningAt is when the last node with a
+	// document at this commit reported all its pods running and ready.
+	WebhookAt   time.Time `json:"webhookAt,omitzero"`
+	FetchedAt   time.Time `json:"fetchedAt,omitzero"`
+	PlannedAt   time.Time `json:"plannedAt,omitzero"`
+	RejectedAt  time.Time `json:"rejectedAt,omitzero"`
+	PublishedAt time.Time `json:"publishedAt,omitzero"`
+	RunningAt   time.Time `json:"runningAt,omitzero"`
+	// Converged of Total nodes with a document at this commit run all of
+	// their pods for it.
+	Converged int `json:"converged"`
+	Total     int `json:"total"`
+	// PushToRunning is RunningAt minus WebhookAt (FetchedAt when there was
+	// no webhook), in nanoseconds; zero until every node converged.
+	PushToRunning time.Duration `json:"pushToRunning,omitempty"`
+	// Nodes are the per-node timings, sorted by node.
+	Nodes []CommitNodeView `json:"nodes,omitempty"`
+}
+
+// CommitNodeView is one node's progress towards running a commit.
+type CommitNodeView struct {
+	Node        string    `json:"node"`
+	PublishedAt time.Time `json:"publishedAt,omitzero"` // its document at the commit was published
+	PulledAt    time.Time `json:"pulledAt,omitzero"`    // it reported (or said it) pulled that document
+	RunningAt   time.Time `json:"runningAt,omitzero"`   // all its pods for the commit ran and were ready
 }
 
 // SyncResponse answers PathSync.

@@ -47,3 +47,25 @@ func TestTruncate(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 }
+
+func TestShortDuration(t *testing.T) {
+	cases := []struct {
+		d    time.Duration
+		want string
+	}{
+		{-time.Millisecond, "<invalid>"},
+		{0, "0ms"},
+		{158 * time.Millisecond, "158ms"},
+		{999 * time.Millisecond, "999ms"},
+		{time.Second, "1.0s"},
+		{1249 * time.Millisecond, "1.2s"},
+		{9940 * time.Millisecond, "9.9s"},
+		{42 * time.Second, "42s"},
+		{5*time.Minute + 10*time.Second, "5m10s"},
+	}
+	for _, c := range cases {
+		if got := shortDuration(c.d); got != c.want {
+			t.Errorf("shortDuration(%s) = %q, want %q", c.d, got, c.want)
+		}
+	}
+}

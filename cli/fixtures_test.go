@@ -159,10 +159,29 @@ func fixtures() *fakeReader {
 		},
 		commits: []api.CommitView{
 			{SHA: shaHead, Author: "Ada Lovelace <ada@example.com>", Message: "Scale web to three replicas and add a readiness probe to every container\n\nLonger body.",
-				State: api.CommitRejected, SeenAt: ago(2 * time.Minute),
+				State: api.CommitRejected, SeenAt: ago(2 * time.Minute), WebhookAt: ago(2*time.Minute + 80*time.Millisecond),
+				FetchedAt: ago(2 * time.Minute), RejectedAt: ago(2*time.Minute - 6*time.Millisecond),
 				Errors: []string{"apps/web.yaml: Deployment default/web: spec.template.spec.containers[0].readinessProbe.httpGet.port: must be a port number or name", "apps/web.yaml: Deployment default/web: spec.replicas: must be at most 10"}},
-			{SHA: shaDeployed, Author: "Grace Hopper <grace@example.com>", Message: "Add sidecar", State: api.CommitAccepted, Deployed: true, SeenAt: ago(3 * time.Hour)},
-			{SHA: shaOld, Author: "Grace Hopper <grace@example.com>", Message: "Initial import", State: api.CommitAccepted, SeenAt: ago(53 * time.Hour)},
+			deployedCommit(),
+			{SHA: shaOld, Author: "Grace Hopper <grace@example.com>", Message: "Initial import", State: api.CommitAccepted, SeenAt: ago(53 * time.Hour),
+				FetchedAt: ago(53 * time.Hour), PlannedAt: ago(53*time.Hour - 20*time.Millisecond), PublishedAt: ago(53*time.Hour - 22*time.Millisecond),
+				Converged: 1, Total: 2, Nodes: []api.CommitNodeView{
+					{Node: "node-1", PublishedAt: ago(53*time.Hour - 20*time.Millisecond), PulledAt: ago(53*time.Hour - 400*time.Millisecond), RunningAt: ago(53*time.Hour - 14*time.Second)},
+					{Node: "node-3", PublishedAt: ago(53*time.Hour - 20*time.Millisecond)},
+				}},
 		},
 	}
+}
+
+// deployedCommit came by webhook and runs on both of its nodes.
+func deployedCommit() api.CommitView {
+	hook := ago(3*time.Hour + 35*time.Millisecond) // seen (fetched) exactly 3h ago
+	at := func(d time.Duration) time.Time { return hook.Add(d) }
+	return api.CommitView{SHA: shaDeployed, Author: "Grace Hopper <grace@example.com>", Message: "Add sidecar", State: api.CommitAccepted, Deployed: true,
+		SeenAt: at(35 * time.Millisecond), WebhookAt: hook, FetchedAt: at(35 * time.Millisecond), PlannedAt: at(41 * time.Millisecond),
+		PublishedAt: at(43 * time.Millisecond), RunningAt: at(1250 * time.Millisecond), Converged: 2, Total: 2, PushToRunning: 1250 * time.Millisecond,
+		Nodes: []api.CommitNodeView{
+			{Node: "node-1", PublishedAt: at(41 * time.Millisecond), PulledAt: at(310 * time.Millisecond), RunningAt: at(1250 * time.Millisecond)},
+			{Node: "node-2", PublishedAt: at(41 * time.Millisecond), PulledAt: at(290 * time.Millisecond), RunningAt: at(980 * time.Millisecond)},
+		}}
 }

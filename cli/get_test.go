@@ -81,6 +81,7 @@ func TestGetGolden(t *testing.T) {
 		{"commits", []string{"get", "commits"}, false},
 		{"commits-wide", []string{"get", "commits", "-o", "wide"}, false},
 		{"commit-prefix-yaml", []string{"get", "commit", "c0ffee", "-o", "yaml"}, false},
+		{"commit-deployed-yaml", []string{"get", "commit", "abc1234", "-o", "yaml"}, false},
 		{"type-name-form", []string{"get", "deploy/web", "pod/web-7d9f-abcde", "-o", "name"}, false},
 		{"empty-json-list", []string{"get", "pods", "-n", "nothing-here", "-o", "json"}, false},
 		{"not-found", []string{"get", "pods", "nope"}, true},

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -36,11 +37,23 @@ type CommitSpec struct {
 	Message string `json:"message,omitempty"`
 }
 
-// CommitStatus is what the reconciler made of the commit.
+// CommitStatus is what the reconciler made of the commit, and when.
 type CommitStatus struct {
 	State    string   `json:"state"`
 	Deployed bool     `json:"deployed"`
 	Errors   []string `json:"errors,omitempty"`
+	// Converged is "n/m" nodes running the commit, PushToRunning the
+	// time from push until the last of them did ("1.2s").
+	Converged     string    `json:"converged,omitempty"`
+	PushToRunning string    `json:"pushToRunning,omitempty"`
+	WebhookAt     time.Time `json:"webhookAt,omitzero"`
+	FetchedAt     time.Time `json:"fetchedAt,omitzero"`
+	PlannedAt     time.Time `json:"plannedAt,omitzero"`
+	RejectedAt    time.Time `json:"rejectedAt,omitzero"`
+	PublishedAt   time.Time `json:"publishedAt,omitzero"`
+	RunningAt     time.Time `json:"runningAt,omitzero"`
+	// Nodes are the per-node timings.
+	Nodes []api.CommitNodeView `json:"nodes,omitempty"`
 }
 
 func podObject(v api.PodView) any {
@@ -103,12 +116,21 @@ func nodeObject(v api.NodeView) any {
 }
 
 func commitObject(v api.CommitView) any {
-	return &CommitObject{
+	o := &CommitObject{
 		TypeMeta:   metav1.TypeMeta{APIVersion: api.Version, Kind: kindCommitObject},
 		ObjectMeta: metav1.ObjectMeta{Name: v.SHA, CreationTimestamp: metav1.NewTime(v.SeenAt)},
 		Spec:       CommitSpec{Author: v.Author, Message: v.Message},
-		Status:     CommitStatus{State: v.State, Deployed: v.Deployed, Errors: v.Errors},
+		Status: CommitStatus{State: v.State, Deployed: v.Deployed, Errors: v.Errors,
+			WebhookAt: v.WebhookAt, FetchedAt: v.FetchedAt, PlannedAt: v.PlannedAt, RejectedAt: v.RejectedAt,
+			PublishedAt: v.PublishedAt, RunningAt: v.RunningAt, Nodes: v.Nodes},
 	}
+	if v.Total > 0 {
+		o.Status.Converged = converged(v)
+	}
+	if !v.RunningAt.IsZero() {
+		o.Status.PushToRunning = shortDuration(v.PushToRunning)
+	}
+	return o
 }
 
 // objectList is kubectl's List wrapper; fields are in kubectl's

@@ -163,32 +163,6 @@ func nodeTable(nodes []api.NodeView, o tableOptions) table {
 	return t
 }
 
-// commitTable lists commits; the errors of rejected ones follow the table
-// so the user sees what to fix. Wide shows full SHAs and messages.
-func commitTable(commits []api.CommitView, o tableOptions) table {
-	t := newTable(kindCommit, o, "COMMIT", "MESSAGE", "AUTHOR", "STATE", "DEPLOYED", "AGE")
-	for _, c := range commits {
-		sha, msg := shortSHA(c.SHA), firstLine(c.Message)
-		if o.Wide {
-			sha = orNone(c.SHA)
-		} else {
-			msg = truncate(msg, maxMessageLen)
-		}
-		deployed := ""
-		if c.Deployed {
-			deployed = "yes"
-		}
-		t.addRow(kindCommit, o, "", sha, orNone(msg), orNone(c.Author), c.State, deployed, age(c.SeenAt, o.Now))
-		if c.State == api.CommitRejected && len(c.Errors) > 0 {
-			t.Footer = append(t.Footer, "", fmt.Sprintf("Commit %s was rejected:", shortSHA(c.SHA)))
-			for _, e := range c.Errors {
-				t.Footer = append(t.Footer, "  "+e)
-			}
-		}
-	}
-	return t
-}
-
 func shortSHA(s string) string {
 	if s == "" {
 		return "<none>"

@@ -13,6 +13,7 @@ import (
 
 	"github.com/moor-dev/moor/api"
 	"github.com/moor-dev/moor/reconciler/manifest"
+	"github.com/moor-dev/moor/reconciler/metrics"
 	"github.com/moor-dev/moor/reconciler/planner"
 	"github.com/moor-dev/moor/reconciler/store"
 )
@@ -38,6 +39,9 @@ type Config struct {
 	// OnSync, when set, is told the outcome and duration of every Sync
 	// (metrics, readiness).
 	OnSync func(res api.SyncResponse, err error, took time.Duration)
+	// Metrics, when set, counts commits by state and observes each
+	// commit's push→running time once.
+	Metrics Recorder
 }
 
 // Validate checks the configuration and fills in defaults.
@@ -60,6 +64,9 @@ func (c *Config) Validate() error {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.Metrics == nil {
+		c.Metrics = nopRecorder{}
+	}
 	if err := c.Network.Validate(); err != nil {
 		return fmt.Errorf("controller: %w", err)
 	}
@@ -68,8 +75,9 @@ func (c *Config) Validate() error {
 
 // Controller runs the fetch → validate → plan → publish loop.
 type Controller struct {
-	cfg Config
-	log *slog.Logger
+	cfg     Config
+	log     *slog.Logger
+	metrics Recorder
 
 	syncMu sync.Mutex // one fetch at a time
 	planMu sync.Mutex // one replan at a time, so an older plan never overwrites a newer one
@@ -84,6 +92,9 @@ type Controller struct {
 	// endpoints is, per node, the signature of its last report as far as
 	// Service endpoints depend on it (see endpointSignature).
 	endpoints map[string]string
+
+	recMu sync.Mutex // guards track and the records it keeps (see records.go)
+	track *tracker   // the deployed commit's progress; nil before the first
 }
 
 // New creates a controller. Call Restore before serving requests.
@@ -91,7 +102,7 @@ func New(cfg Config) (*Controller, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Controller{cfg: cfg, log: cfg.Log.With("component", "controller"),
+	return &Controller{cfg: cfg, log: cfg.Log.With("component", "controller"), metrics: cfg.Metrics,
 		published: map[string]string{}, endpoints: map[string]string{}}, nil
 }
 
@@ -123,10 +134,14 @@ func (c *Controller) Restore(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("reload deployed commit %s: %w", sha, err)
 	}
+	if err := c.restoreTracking(ctx, sha); err != nil {
+		return fmt.Errorf("reload deployed commit %s: %w", sha, err)
+	}
 	c.mu.Lock()
 	c.objects, c.commit = objs, sha
 	c.mu.Unlock()
-	return c.replan(ctx)
+	_, err = c.replan(ctx)
+	return err
 }
 
 // Run polls the branch until ctx ends. Sync may also be called directly.
@@ -149,8 +164,16 @@ func (c *Controller) Run(ctx context.Context) error {
 
 // Sync fetches the branch and, when its head moved, validates, plans and
 // publishes the new commit. An invalid commit is recorded as rejected and
-// leaves the deployed one in place.
-func (c *Controller) Sync(ctx context.Context) (res api.SyncResponse, err error) {
+// leaves the deployed one in place. Polls and `moor sync` call it.
+func (c *Controller) Sync(ctx context.Context) (api.SyncResponse, error) {
+	return c.SyncWithCause(ctx, time.Time{})
+}
+
+// SyncWithCause is Sync started by a webhook that arrived at webhookAt
+// (the earliest of a coalesced batch): a commit it finds records
+// webhookAt as the start of its push→running time. A zero webhookAt is a
+// poll.
+func (c *Controller) SyncWithCause(ctx context.Context, webhookAt time.Time) (res api.SyncResponse, err error) {
 	c.syncMu.Lock()
 	defer c.syncMu.Unlock()
 	if c.cfg.OnSync != nil {
@@ -162,46 +185,62 @@ func (c *Controller) Sync(ctx context.Context) (res api.SyncResponse, err error)
 	if err != nil {
 		return api.SyncResponse{}, fmt.Errorf("fetch: %w", errors.Join(errdefs.ErrUnavailable, err))
 	}
-	if !changed {
-		if rec, err := c.cfg.Store.GetCommit(ctx, rev.Commit); err == nil {
-			return api.SyncResponse{Commit: rev.Commit, State: rec.State, Errors: rec.Errors}, nil
-		}
-		// A head seen before the last restart: process it below.
+	fetchedAt := c.cfg.Now().UTC()
+	old, oldErr := c.cfg.Store.GetCommit(ctx, rev.Commit)
+	if oldErr != nil && !errdefs.IsNotFound(oldErr) {
+		return api.SyncResponse{}, oldErr
+	}
+	c.mu.Lock()
+	deployed := c.commit
+	c.mu.Unlock()
+	// Unchanged, or the deployed head found again after a restart: keep
+	// its records. A head seen before the last restart but never judged is
+	// processed below, and so is a force-push back to an older commit.
+	if oldErr == nil && (!changed || rev.Commit == deployed) {
+		return api.SyncResponse{Commit: rev.Commit, State: old.State, Errors: old.Errors}, nil
 	}
 	rec := store.CommitRecord{
 		SHA: rev.Commit, Author: rev.Author, Message: rev.Message, Time: rev.Time,
-		SeenAt: c.cfg.Now().UTC(),
+		SeenAt: fetchedAt, FetchedAt: fetchedAt,
 	}
-	if old, err := c.cfg.Store.GetCommit(ctx, rev.Commit); err == nil {
-		rec.SeenAt = old.SeenAt
+	if !webhookAt.IsZero() && !webhookAt.After(fetchedAt) {
+		rec.WebhookAt = webhookAt.UTC()
+	}
+	if oldErr == nil {
+		rec.SeenAt = old.SeenAt // history keeps its order; the timings restart
 	}
 	objs, loadErr := c.load(ctx, rev.Commit)
 	if loadErr != nil && !commitFault(loadErr) {
 		return api.SyncResponse{}, fmt.Errorf("read commit %s: %w", rev.Commit, loadErr)
 	}
 	if loadErr != nil {
-		rec.State = api.CommitRejected
+		rec.State, rec.RejectedAt = api.CommitRejected, c.cfg.Now().UTC()
 		rec.Errors = errorLines(loadErr)
-		if err := c.cfg.Store.PutCommit(ctx, rec); err != nil {
+		if err := c.putCommit(ctx, rec); err != nil {
 			return api.SyncResponse{}, err
 		}
+		c.metrics.CommitState(metrics.CommitRejected)
 		c.log.Warn("commit rejected; the deployed commit stays", "commit", rev.Commit, "errors", len(rec.Errors))
 		return api.SyncResponse{Commit: rev.Commit, State: rec.State, Changed: true, Errors: rec.Errors}, nil
 	}
+	c.startTracking(rev.Commit, rec.PushedAt())
 	c.mu.Lock()
 	c.objects, c.commit = objs, rev.Commit
 	c.mu.Unlock()
-	if err := c.replan(ctx); err != nil {
+	times, err := c.replan(ctx)
+	if err != nil {
 		return api.SyncResponse{}, err
 	}
-	rec.State = api.CommitAccepted
-	if err := c.cfg.Store.PutCommit(ctx, rec); err != nil {
+	rec.State, rec.PlannedAt, rec.PublishedAt = api.CommitAccepted, times.planned, times.published
+	if err := c.putCommit(ctx, rec); err != nil {
 		return api.SyncResponse{}, err
 	}
 	if err := c.cfg.Store.SetDeployed(ctx, rev.Commit); err != nil {
 		return api.SyncResponse{}, err
 	}
-	c.log.Info("commit deployed", "commit", rev.Commit)
+	c.metrics.CommitState(metrics.CommitPublished)
+	c.log.Info("commit deployed", "commit", rev.Commit, "webhook", !rec.WebhookAt.IsZero(),
+		"fetch-to-publish", rec.PublishedAt.Sub(rec.FetchedAt))
 	return api.SyncResponse{Commit: rev.Commit, State: rec.State, Changed: true}, nil
 }
 
@@ -234,39 +273,48 @@ func errorLines(err error) []string {
 	return []string{err.Error()}
 }
 
+// planTimes says when a replan finished planning and publishing.
+type planTimes struct{ planned, published time.Time }
+
 // replan runs the planner over the current objects and nodes, then stores
 // and publishes every node's document whose digest changed. Allocations
-// are stored before any document that uses them is published.
-func (c *Controller) replan(ctx context.Context) error {
+// are stored before any document that uses them is published, and each
+// node's progress record before its first document at a commit.
+func (c *Controller) replan(ctx context.Context) (planTimes, error) {
 	c.planMu.Lock()
 	defer c.planMu.Unlock()
 	in, err := c.input(ctx)
 	if err != nil {
-		return err
+		return planTimes{}, err
 	}
 	if in.Objects == nil {
-		return nil // nothing deployed yet
+		return planTimes{}, nil // nothing deployed yet
 	}
 	out := planner.Plan(in)
+	times := planTimes{planned: c.cfg.Now().UTC()}
 	if err := c.cfg.Store.PutAllocations(ctx, toStore(out.Allocations)); err != nil {
-		return err
+		return planTimes{}, err
+	}
+	if err := c.notePublished(ctx, out, times.planned); err != nil {
+		return planTimes{}, err
 	}
 	for node, doc := range out.Nodes {
 		body, digest, err := doc.Encode()
 		if err != nil {
-			return err
+			return planTimes{}, err
 		}
 		if c.published[node] == digest {
 			continue
 		}
 		if err := c.cfg.Store.PutDesired(ctx, node, body, digest); err != nil {
-			return err
+			return planTimes{}, err
 		}
 		c.cfg.Publisher.Set(node, body, digest)
 		c.published[node] = digest
 	}
+	times.published = c.cfg.Now().UTC()
 	if err := c.cfg.Store.PutPlacement(ctx, out.Placement); err != nil {
-		return err
+		return planTimes{}, err
 	}
 	for _, p := range out.Pending {
 		c.log.Warn("pod unschedulable", "pod", p.Pod.Key(), "reason", p.Reason)
@@ -277,7 +325,7 @@ func (c *Controller) replan(ctx context.Context) error {
 	c.mu.Lock()
 	c.last, c.ready = out, readySet(in.Nodes)
 	c.mu.Unlock()
-	return nil
+	return times, nil
 }
 
 // input gathers the planner's input from memory and the store.
@@ -340,7 +388,8 @@ func (c *Controller) tickNodes(ctx context.Context) error {
 	if same {
 		return nil
 	}
-	return c.replan(ctx)
+	_, err = c.replan(ctx)
+	return err
 }
 
 func readySet(nodes []planner.Node) string {

@@ -32,6 +32,8 @@ type Store interface {
 	Placement(ctx context.Context) (map[string]string, error)
 	PutAllocations(ctx context.Context, a store.Allocations) error
 	Allocations(ctx context.Context) (store.Allocations, error)
+	PutNodeProgress(ctx context.Context, p store.NodeProgress) error
+	ListNodeProgress(ctx context.Context, sha string) ([]store.NodeProgress, error)
 }
 
 // Publisher makes a node's document available to its long-poll.

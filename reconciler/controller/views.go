@@ -45,7 +45,7 @@ func (c *Controller) Join(ctx context.Context, req api.JoinRequest) (api.JoinRes
 		return api.JoinResponse{}, err
 	}
 	c.log.Info("node joined", "node", req.Node)
-	if err := c.replan(ctx); err != nil {
+	if _, err := c.replan(ctx); err != nil {
 		return api.JoinResponse{}, err
 	}
 	return api.JoinResponse{Certificate: string(cert), CA: string(c.cfg.Signer.CAPEM())}, nil
@@ -73,13 +73,17 @@ func (c *Controller) ReportStatus(ctx context.Context, s api.NodeStatus) error {
 	if err := c.cfg.Store.PutNodeStatus(ctx, s); err != nil {
 		return err
 	}
+	if err := c.noteReport(ctx, s); err != nil {
+		return err
+	}
 	sig := endpointSignature(s.Pods)
 	c.mu.Lock()
 	endpointsChanged := c.endpoints[s.Node] != sig
 	c.endpoints[s.Node] = sig
 	c.mu.Unlock()
 	if !wasReady || moved || endpointsChanged {
-		return c.replan(ctx)
+		_, err := c.replan(ctx)
+		return err
 	}
 	return nil
 }
@@ -189,8 +193,11 @@ func (c *Controller) Commits(ctx context.Context) ([]api.CommitView, error) {
 	}
 	out := make([]api.CommitView, 0, len(recs))
 	for _, r := range recs {
-		out = append(out, api.CommitView{SHA: r.SHA, Author: r.Author, Message: r.Message, State: r.State,
-			Errors: r.Errors, SeenAt: r.SeenAt, Deployed: r.SHA == deployed})
+		progress, err := c.cfg.Store.ListNodeProgress(ctx, r.SHA)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, commitView(r, deployed, progress))
 	}
 	return out, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"os"
+	"time"
 
 	"github.com/moor-dev/moor/api"
 	"github.com/moor-dev/moor/reconciler/metrics"
@@ -13,7 +14,7 @@ import (
 
 // syncer is what the webhook trigger drives.
 type syncer interface {
-	Sync(ctx context.Context) (api.SyncResponse, error)
+	SyncWithCause(ctx context.Context, webhookAt time.Time) (api.SyncResponse, error)
 }
 
 // edge builds the outer HTTP handler: webhook receivers (authenticated by
@@ -24,7 +25,8 @@ type syncer interface {
 func (s *Server) edge(apiHandler http.Handler, sync syncer, m *metrics.Metrics) (http.Handler, *webhook.Trigger, error) {
 	trig := webhook.NewTrigger(func(ctx context.Context, c webhook.Cause) error {
 		s.cfg.Log.Info("webhook sync", "reason", c.Reason, "requests", c.Requests, "commit", c.Commit)
-		_, err := sync.Sync(ctx)
+		// The earliest webhook of the batch starts the commit's push→running time.
+		_, err := sync.SyncWithCause(ctx, c.At)
 		return err
 	}, s.cfg.Log.With("component", "webhook-trigger"))
 

@@ -164,7 +164,7 @@ func (s *Server) init(ctx context.Context) error {
 	s.ready = metrics.NewGate("first-sync", "no sync of the branch has succeeded yet")
 	ctrl, err := controller.New(controller.Config{
 		Source: src, Store: st, Publisher: hub, Signer: auth,
-		Log: s.cfg.Log, PollInterval: s.cfg.PollInterval, Network: s.cfg.Network,
+		Log: s.cfg.Log, PollInterval: s.cfg.PollInterval, Network: s.cfg.Network, Metrics: m,
 		OnSync: func(res api.SyncResponse, err error, took time.Duration) {
 			m.ObserveSync(syncResult(res, err), took)
 			if err == nil {

@@ -129,6 +129,15 @@ func TestWebhookTriggersSync(t *testing.T) {
 		!strings.Contains(m, "moor_sync_duration_seconds_count") {
 		t.Fatalf("/metrics (%d) lacks webhook and sync metrics:\n%s", code, m)
 	}
+	// The webhook's arrival starts the commit's timeline; the first
+	// commit, found by the startup poll, has none.
+	rec, err := s.store.GetCommit(ctx, head)
+	if err != nil || rec.WebhookAt.IsZero() || rec.FetchedAt.Before(rec.WebhookAt) || rec.PublishedAt.IsZero() {
+		t.Fatalf("record of the webhook's commit: %+v %v", rec, err)
+	}
+	if !strings.Contains(m, `moor_commits_total{state="published"} 2`) {
+		t.Errorf("/metrics lacks two published commits:\n%s", m)
+	}
 	// The API itself still needs a client certificate.
 	if code, _ := get("/v1/pods"); code != http.StatusUnauthorized && code != http.StatusForbidden {
 		t.Fatalf("/v1/pods without a certificate: %d", code)

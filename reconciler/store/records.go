@@ -43,6 +43,26 @@ type CommitRecord struct {
 	SeenAt  time.Time `json:"seenAt"` // when the reconciler first saw it
 	State   string    `json:"state"`  // api.CommitAccepted or api.CommitRejected
 	Errors  []string  `json:"errors,omitempty"`
+
+	// Timestamps of the commit's last deployment (see api.CommitView):
+	// zero for steps not reached. WebhookAt is zero when polling or a
+	// manual sync found the commit. RunningAt is when every node with a
+	// document at the commit first ran all of its pods for it.
+	WebhookAt   time.Time `json:"webhookAt,omitzero"`
+	FetchedAt   time.Time `json:"fetchedAt,omitzero"`
+	PlannedAt   time.Time `json:"plannedAt,omitzero"`
+	RejectedAt  time.Time `json:"rejectedAt,omitzero"`
+	PublishedAt time.Time `json:"publishedAt,omitzero"`
+	RunningAt   time.Time `json:"runningAt,omitzero"`
+}
+
+// PushedAt is when the commit's deployment started: its webhook, or the
+// fetch that found it when no webhook announced it.
+func (c *CommitRecord) PushedAt() time.Time {
+	if !c.WebhookAt.IsZero() {
+		return c.WebhookAt
+	}
+	return c.FetchedAt
 }
 
 // Desired is a node's published desired-state document and its digest.

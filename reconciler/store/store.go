@@ -2,7 +2,9 @@
 // the server's data dir holding registered nodes, the commits the reconciler
 // has seen and which one is deployed, the status each node last reported,
 // each node's published desired-state document, the current placement and
-// the network allocations (pod CIDRs, cluster IPs, node ports).
+// the network allocations (pod CIDRs, cluster IPs, node ports), and each
+// node's progress towards running each commit. Commits are never deleted,
+// so history survives force-pushes.
 // Everything survives a restart.
 //
 // It owns the file's layout (buckets, keys, JSON values) and nothing else:
@@ -36,9 +38,10 @@ var (
 	bucketCommitsBySeen = []byte("commits_by_seen") // seen-time key + 0 + sha → sha
 	bucketNodeStatus    = []byte("node_status")
 	bucketDesired       = []byte("desired")
-	bucketAllocations   = []byte("allocations") // keyPodCIDRs, keyClusterIPs, keyNodePorts → JSON maps
+	bucketAllocations   = []byte("allocations")  // keyPodCIDRs, keyClusterIPs, keyNodePorts → JSON maps
+	bucketCommitNodes   = []byte("commit_nodes") // sha + 0 + node → NodeProgress
 
-	allBuckets = [][]byte{bucketMeta, bucketNodes, bucketCommits, bucketCommitsBySeen, bucketNodeStatus, bucketDesired, bucketAllocations}
+	allBuckets = [][]byte{bucketMeta, bucketNodes, bucketCommits, bucketCommitsBySeen, bucketNodeStatus, bucketDesired, bucketAllocations, bucketCommitNodes}
 )
 
 // Keys of the meta bucket.

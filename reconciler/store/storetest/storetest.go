@@ -38,6 +38,8 @@ type Backend interface {
 	Placement(ctx context.Context) (map[string]string, error)
 	PutAllocations(ctx context.Context, a store.Allocations) error
 	Allocations(ctx context.Context) (store.Allocations, error)
+	PutNodeProgress(ctx context.Context, p store.NodeProgress) error
+	ListNodeProgress(ctx context.Context, sha string) ([]store.NodeProgress, error)
 	// Close releases the backend; calling it twice must be harmless.
 	Close() error
 }
@@ -62,6 +64,8 @@ func Run(t *testing.T, open Opener) {
 		{"Desired", testDesired},
 		{"Placement", testPlacement},
 		{"Allocations", testAllocations},
+		{"CommitTimings", testCommitTimings},
+		{"NodeProgress", testNodeProgress},
 		{"NotFound", testNotFound},
 		{"InvalidArgument", testInvalid},
 		{"Canceled", testCanceled},
