@@ -116,7 +116,7 @@ func (n *Network) Sync(ctx context.Context, net *api.Network, svcs []api.Service
 		}
 	}
 	if px != nil {
-		if err := px.Sync(ctx, ProxyTable(svcs)); err != nil {
+		if err := px.Sync(ctx, ProxyTable(svcs, net.PodCIDR)); err != nil {
 			errs = append(errs, fmt.Errorf("service proxy (%s): %w", px.Name(), err))
 		}
 	}

@@ -15,8 +15,10 @@ import (
 // serves a port only when it resolved that port's target port. Every
 // endpoint listed is marked ready: the reconciler lists exactly the pods
 // that must get traffic (ready ones, plus not-ready ones of services
-// publishing them).
-func ProxyTable(svcs []api.Service) *proxy.Table {
+// publishing them). Endpoints inside local, this node's pod CIDR, are
+// marked Local: the backends masquerade hairpin traffic (a pod reaching
+// itself through its service) only for those.
+func ProxyTable(svcs []api.Service, local netip.Prefix) *proxy.Table {
 	t := &proxy.Table{Services: make([]proxy.Service, 0, len(svcs))}
 	for i := range svcs {
 		s := &svcs[i]
@@ -45,7 +47,8 @@ func ProxyTable(svcs []api.Service) *proxy.Table {
 				if !ok || target <= 0 || target > 65535 || !ep.IP.IsValid() {
 					continue
 				}
-				pp.Endpoints = append(pp.Endpoints, proxy.Endpoint{IP: ep.IP, Port: uint16(target), Ready: true})
+				pp.Endpoints = append(pp.Endpoints, proxy.Endpoint{IP: ep.IP, Port: uint16(target), Ready: true,
+					Local: local.IsValid() && local.Contains(ep.IP)})
 			}
 			ps.Ports = append(ps.Ports, pp)
 		}

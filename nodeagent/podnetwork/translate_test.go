@@ -32,8 +32,8 @@ func TestProxyTable(t *testing.T) {
 			}},
 		want: proxy.Service{Namespace: "ns", Name: "web", ClusterIP: vip, Ports: []proxy.Port{
 			{Name: "http", Protocol: proxy.TCP, Port: 80, Endpoints: []proxy.Endpoint{
-				{IP: ip("10.244.1.2"), Port: 8080, Ready: true}, {IP: ip("10.244.2.2"), Port: 8081, Ready: true}}},
-			{Name: "dns", Protocol: proxy.UDP, Port: 53, Endpoints: []proxy.Endpoint{{IP: ip("10.244.1.2"), Port: 5353, Ready: true}}},
+				{IP: ip("10.244.1.2"), Port: 8080, Ready: true, Local: true}, {IP: ip("10.244.2.2"), Port: 8081, Ready: true}}},
+			{Name: "dns", Protocol: proxy.UDP, Port: 53, Endpoints: []proxy.Endpoint{{IP: ip("10.244.1.2"), Port: 5353, Ready: true, Local: true}}},
 		}},
 	}, {
 		name: "node port with client IP affinity; SCTP dropped",
@@ -54,7 +54,7 @@ func TestProxyTable(t *testing.T) {
 	}}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := ProxyTable([]api.Service{tc.in})
+			got := ProxyTable([]api.Service{tc.in}, netip.MustParsePrefix("10.244.1.0/24"))
 			if len(got.Services) != 1 || !reflect.DeepEqual(got.Services[0], tc.want) {
 				t.Errorf("got %+v\nwant %+v", got.Services, tc.want)
 			}
