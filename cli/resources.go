@@ -16,6 +16,8 @@ type viewReader interface {
 	Nodes(ctx context.Context) ([]api.NodeView, error)
 	Commits(ctx context.Context) ([]api.CommitView, error)
 	Services(ctx context.Context) ([]api.ServiceView, error)
+	Jobs(ctx context.Context) ([]api.JobView, error)
+	CronJobs(ctx context.Context) ([]api.CronJobView, error)
 }
 
 // kind is a resource type `moor get` knows.
@@ -27,6 +29,8 @@ const (
 	kindNode
 	kindCommit
 	kindService
+	kindJob
+	kindCronJob
 )
 
 // kindInfo describes how a resource type is named and scoped.
@@ -46,10 +50,12 @@ var kinds = map[kind]kindInfo{
 	kindNode:       {Resource: "nodes", Prefix: "node", Aliases: []string{"nodes", "node", "no"}},
 	kindCommit:     {Resource: "commits", Prefix: "commit", Aliases: []string{"commits", "commit"}},
 	kindService:    {Resource: "services", Prefix: "service", Namespaced: true, Aliases: []string{"services", "service", "svc"}},
+	kindJob:        {Resource: "jobs.batch", Prefix: "job.batch", Namespaced: true, Aliases: []string{"jobs", "job", "jobs.batch", "job.batch"}},
+	kindCronJob:    {Resource: "cronjobs.batch", Prefix: "cronjob.batch", Namespaced: true, Aliases: []string{"cronjobs", "cronjob", "cj", "cronjobs.batch", "cronjob.batch"}},
 }
 
 // kindNames is the help text listing the known types.
-const kindNames = "pods (po), deployments (deploy), services (svc), nodes (no), commits (commit)"
+const kindNames = "pods (po), deployments (deploy), services (svc), jobs, cronjobs (cj), nodes (no), commits (commit)"
 
 func parseKind(s string) (kind, error) {
 	s = strings.ToLower(s)

@@ -19,10 +19,12 @@ type result struct {
 	Nodes       []api.NodeView
 	Commits     []api.CommitView
 	Services    []api.ServiceView
+	Jobs        []api.JobView
+	CronJobs    []api.CronJobView
 }
 
 func (r *result) len() int {
-	return len(r.Pods) + len(r.Deployments) + len(r.Nodes) + len(r.Commits) + len(r.Services)
+	return len(r.Pods) + len(r.Deployments) + len(r.Nodes) + len(r.Commits) + len(r.Services) + len(r.Jobs) + len(r.CronJobs)
 }
 
 func (r *result) table(o tableOptions) table {
@@ -35,13 +37,15 @@ func (r *result) table(o tableOptions) table {
 		return nodeTable(r.Nodes, o)
 	case kindService:
 		return serviceTable(r.Services, o)
+	case kindJob, kindCronJob:
+		return r.batchTable(o)
 	}
 	return commitTable(r.Commits, o)
 }
 
 func (r *result) objects() []any {
 	return slices.Concat(mapTo(r.Pods, podObject), mapTo(r.Deployments, deploymentObject),
-		mapTo(r.Nodes, nodeObject), mapTo(r.Commits, commitObject), mapTo(r.Services, serviceObject))
+		mapTo(r.Nodes, nodeObject), mapTo(r.Commits, commitObject), mapTo(r.Services, serviceObject), r.batchObjects())
 }
 
 // names are "TYPE/NAME" as -o name prints them.
@@ -52,7 +56,7 @@ func (r *result) names() []string {
 		mapTo(r.Deployments, func(v api.DeploymentView) string { return p + v.Deployment.Name }),
 		mapTo(r.Nodes, func(v api.NodeView) string { return p + v.Name }),
 		mapTo(r.Commits, func(v api.CommitView) string { return p + v.SHA }),
-		mapTo(r.Services, func(v api.ServiceView) string { return p + v.Service.Name }))
+		mapTo(r.Services, func(v api.ServiceView) string { return p + v.Service.Name }), r.batchNames(p))
 }
 
 func mapTo[T, U any](in []T, f func(T) U) []U {
@@ -78,6 +82,8 @@ func fetch(ctx context.Context, r viewReader, q query, namespace string) (result
 		res.Commits, err = r.Commits(ctx)
 	case kindService:
 		res.Services, err = r.Services(ctx)
+	case kindJob, kindCronJob:
+		err = fetchBatch(ctx, r, &res)
 	}
 	var ae *APIError
 	if errors.As(err, &ae) {
@@ -115,6 +121,8 @@ func selectResult(r *result, names []string, namespace string) []error {
 		var missing []error
 		r.Services, missing = pick(r.Services, names, res, exactName(key))
 		return missing
+	case kindJob, kindCronJob:
+		return selectBatch(r, names, namespace)
 	case kindNode:
 		key := func(v api.NodeView) (string, string) { return "", v.Name }
 		r.Nodes = sortByKey(r.Nodes, key)

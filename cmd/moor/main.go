@@ -66,6 +66,7 @@ func newRoot() *cobra.Command {
 		newUpCommand(logs),
 		cli.NewGetCommand(streams),
 		cli.NewSyncCommand(streams),
+		cli.NewCreateCommand(streams),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version of moor",

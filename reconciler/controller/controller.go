@@ -95,6 +95,8 @@ type Controller struct {
 
 	recMu sync.Mutex // guards track and the records it keeps (see records.go)
 	track *tracker   // the deployed commit's progress; nil before the first
+
+	batch batchRuntime // Job and CronJob bookkeeping (see batch.go)
 }
 
 // New creates a controller. Call Restore before serving requests.
@@ -146,6 +148,7 @@ func (c *Controller) Restore(ctx context.Context) error {
 
 // Run polls the branch until ctx ends. Sync may also be called directly.
 func (c *Controller) Run(ctx context.Context) error {
+	defer c.startRequeue(ctx)()
 	for {
 		if _, err := c.Sync(ctx); err != nil && ctx.Err() == nil {
 			c.log.Error("sync failed", "err", err)
@@ -249,7 +252,11 @@ func (c *Controller) load(ctx context.Context, commit string) (*manifest.Objects
 	if err != nil {
 		return nil, err
 	}
-	return manifest.LoadWithOptions(files, c.cfg.Network.ManifestOptions())
+	opts, err := c.manifestOptions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return manifest.LoadWithOptions(files, opts)
 }
 
 // commitFault reports whether err is the commit's own fault (invalid
@@ -295,6 +302,9 @@ func (c *Controller) replan(ctx context.Context) (planTimes, error) {
 	if err := c.cfg.Store.PutAllocations(ctx, toStore(out.Allocations)); err != nil {
 		return planTimes{}, err
 	}
+	if err := c.putBatchStates(ctx, out.JobStates, out.CronJobStates); err != nil {
+		return planTimes{}, err
+	}
 	if err := c.notePublished(ctx, out, times.planned); err != nil {
 		return planTimes{}, err
 	}
@@ -325,6 +335,7 @@ func (c *Controller) replan(ctx context.Context) (planTimes, error) {
 	c.mu.Lock()
 	c.last, c.ready = out, readySet(in.Nodes)
 	c.mu.Unlock()
+	c.planned(out, in.Now)
 	return times, nil
 }
 
@@ -353,6 +364,9 @@ func (c *Controller) input(ctx context.Context) (planner.Input, error) {
 	in := planner.Input{Commit: commit, Objects: objs, Previous: prev, Now: now,
 		Status:  make(map[string][]api.PodStatus, len(statuses)),
 		Network: c.cfg.Network, Allocations: fromStore(alloc)}
+	if in.JobStates, in.CronJobStates, err = c.batchStates(ctx); err != nil {
+		return planner.Input{}, err
+	}
 	for _, n := range nodes {
 		in.Nodes = append(in.Nodes, planner.Node{Name: n.Name, Labels: n.Labels, Ready: c.nodeReady(n, now), Address: n.Address})
 	}

@@ -34,6 +34,8 @@ type Store interface {
 	Allocations(ctx context.Context) (store.Allocations, error)
 	PutNodeProgress(ctx context.Context, p store.NodeProgress) error
 	ListNodeProgress(ctx context.Context, sha string) ([]store.NodeProgress, error)
+	PutBatchStates(ctx context.Context, s store.BatchStates) error
+	GetBatchStates(ctx context.Context) (store.BatchStates, error)
 }
 
 // Publisher makes a node's document available to its long-poll.

@@ -81,7 +81,8 @@ func (c *Controller) ReportStatus(ctx context.Context, s api.NodeStatus) error {
 	endpointsChanged := c.endpoints[s.Node] != sig
 	c.endpoints[s.Node] = sig
 	c.mu.Unlock()
-	if !wasReady || moved || endpointsChanged {
+	jobsChanged := c.batchReportChanged(s)
+	if !wasReady || moved || endpointsChanged || jobsChanged {
 		_, err := c.replan(ctx)
 		return err
 	}

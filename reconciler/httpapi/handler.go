@@ -67,6 +67,9 @@ type Config struct {
 	MaxWait time.Duration
 	// MaxBody caps request bodies in bytes (default DefaultMaxBody).
 	MaxBody int64
+	// Batch serves Jobs and CronJobs; without it those endpoints answer
+	// 501 Not Implemented.
+	Batch BatchAdmin
 }
 
 // Validate checks the configuration and fills in defaults.
@@ -131,7 +134,7 @@ func New(cfg Config) (*Handler, error) {
 		{"GET " + api.PathCommits, h.admin(list(cfg.Admin.Commits))},
 		{"GET " + api.PathServices, h.admin(list(cfg.Admin.Services))},
 	}
-	for _, r := range routes {
+	for _, r := range append(routes, h.batchRoutes()...) {
 		h.mux.Handle(r.pattern, h.serve(r.fn))
 	}
 	return h, nil

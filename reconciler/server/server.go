@@ -179,7 +179,7 @@ func (s *Server) init(ctx context.Context) error {
 		return fmt.Errorf("server: restore: %w", err)
 	}
 	s.ctrl = ctrl
-	h, err := httpapi.New(httpapi.Config{Hub: hub, Joiner: ctrl, Status: ctrl, Admin: ctrl,
+	h, err := httpapi.New(httpapi.Config{Hub: hub, Joiner: ctrl, Status: ctrl, Admin: ctrl, Batch: ctrl,
 		Log: s.cfg.Log.With("component", "httpapi")})
 	if err != nil {
 		return err

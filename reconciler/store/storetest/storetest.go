@@ -40,6 +40,8 @@ type Backend interface {
 	Allocations(ctx context.Context) (store.Allocations, error)
 	PutNodeProgress(ctx context.Context, p store.NodeProgress) error
 	ListNodeProgress(ctx context.Context, sha string) ([]store.NodeProgress, error)
+	PutBatchStates(ctx context.Context, s store.BatchStates) error
+	GetBatchStates(ctx context.Context) (store.BatchStates, error)
 	// Close releases the backend; calling it twice must be harmless.
 	Close() error
 }
@@ -71,6 +73,7 @@ func Run(t *testing.T, open Opener) {
 		{"Canceled", testCanceled},
 		{"Persistence", testPersistence},
 		{"Concurrent", testConcurrent},
+		{"BatchStates", testBatchStates},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
