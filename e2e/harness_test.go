@@ -186,11 +186,18 @@ type proc struct {
 
 func (e *env) start(name string, args ...string) *proc {
 	e.t.Helper()
+	return e.startCmd(name, exec.Command(e.moor, args...))
+}
+
+// startCmd starts cmd in its own process group with its output in
+// <name>.log, stops it when the test ends and shows the log's tail when
+// the test failed.
+func (e *env) startCmd(name string, cmd *exec.Cmd) *proc {
+	e.t.Helper()
 	logf, err := os.Create(filepath.Join(e.dir, name+".log"))
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	cmd := exec.Command(e.moor, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

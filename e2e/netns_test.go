@@ -171,24 +171,5 @@ func removePodNetNS(agentDir string) {
 // startIn runs the moor binary inside the node's network namespace.
 func (e *env) startIn(n *netNode, name string, args ...string) *proc {
 	e.t.Helper()
-	logf, err := os.Create(filepath.Join(e.dir, name+".log"))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	cmd := exec.Command("nsenter", append([]string{"--net=" + n.nsPath(), e.moor}, args...)...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		e.t.Fatal(err)
-	}
-	p := &proc{cmd: cmd, done: make(chan struct{})}
-	go func() { cmd.Wait(); logf.Close(); close(p.done) }()
-	e.t.Cleanup(func() {
-		p.stop()
-		if e.t.Failed() {
-			b, _ := os.ReadFile(logf.Name())
-			e.t.Logf("--- %s log ---\n%s", name, tail(string(b), 60))
-		}
-	})
-	return p
+	return e.startCmd(name, exec.Command("nsenter", append([]string{"--net=" + n.nsPath(), e.moor}, args...)...))
 }
