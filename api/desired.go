@@ -48,6 +48,10 @@ type NodeDesired struct {
 	// to stop is no longer an endpoint in the document that removes it:
 	// the agent applies this table before it stops containers.
 	Services []Service `json:"services,omitempty"`
+	// Secrets are the Secrets this node's pods use (env, envFrom, volumes,
+	// imagePullSecrets), sorted by namespace, then name: where their values
+	// live in Vault, never the values themselves.
+	Secrets []SecretRef `json:"secrets,omitempty"`
 }
 
 // Pod is a pod as the node agent must run it.
@@ -94,6 +98,12 @@ func (d *NodeDesired) Encode() ([]byte, string, error) {
 	c.Pods = pods
 	c.Network = d.Network.canonical()
 	c.Services = canonicalServices(d.Services)
+	if len(d.Secrets) > 0 {
+		c.Secrets = append([]SecretRef(nil), d.Secrets...)
+		SortSecretRefs(c.Secrets)
+	} else {
+		c.Secrets = nil
+	}
 	b, err := json.Marshal(&c)
 	if err != nil {
 		return nil, "", fmt.Errorf("encode desired state of node %q: %w", d.Node, err)

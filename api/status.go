@@ -28,6 +28,9 @@ type NodeStatus struct {
 	// DesiredDigest. Zero from agents that do not say: the server then
 	// takes the time of the first report naming the commit.
 	PulledAt time.Time `json:"pulledAt,omitzero"`
+	// Secrets are the Secrets this node read for its pods: versions and
+	// key names, never values. Sorted by namespace, then name.
+	Secrets []SecretStatus `json:"secrets,omitempty"`
 }
 
 // PodStatus is the observed state of one pod on a node. Status uses the
