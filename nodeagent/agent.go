@@ -25,6 +25,7 @@ type Agent struct {
 	retry  backoffPolicy // server request retries
 	now    func() time.Time
 	net    Network // nil: host network
+	probes *probeManager
 
 	kick      chan struct{} // reconcile now
 	reportNow chan struct{} // report now
@@ -71,11 +72,16 @@ func New(cfg Config, rt Runtime) (*Agent, error) {
 		inflight:     map[string]bool{},
 		inflightPods: map[string]int{},
 	}
+	a.probes = newProbeManager(probeDeps{
+		exec: rt, log: log, now: func() time.Time { return a.now() },
+		target: a.probeTarget, publish: a.recordProbes, kill: a.killUnhealthy,
+	})
 	a.runner = &runner{
 		rt: rt,
 		hooks: newHooks(hookDeps{
 			rt: rt, net: cfg.Network, podDir: filepath.Join(cfg.DataDir, "pods"),
-			services: a.services, recordIP: a.recordPodIP,
+			services: a.services, recordIP: a.recordPodIP, probes: a.probes,
+			secrets: cfg.Secrets, secretRefs: a.secretRefs,
 		}),
 		logDir: filepath.Join(cfg.DataDir, "logs"),
 		log:    log,
@@ -117,9 +123,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	loops.Go(func() { a.reconcileLoop(ctx) })
 	loops.Go(func() { a.pullLoop(ctx) })
 	loops.Go(func() { a.reportLoop(ctx) })
+	loops.Go(func() { a.runSecrets(ctx) })
 	<-ctx.Done()
 	loops.Wait()
 	a.actions.Wait()
+	a.probes.wait()
 	a.persist()
 	if c := a.getClient(); c != nil {
 		c.hc.CloseIdleConnections()
@@ -171,6 +179,7 @@ func (a *Agent) reconcile(ctx context.Context) {
 	pods := a.desiredPodsLocked()
 	changed := a.trackPodsLocked(pods, actual, now)
 	acts := plan(planInput{Desired: pods, Actual: actual, Records: a.st.Containers, Now: now, Backoff: a.crash})
+	a.probes.sync(ctx, pods, actual, a.st.Containers, a.inflight)
 	for _, act := range acts {
 		if a.inflight[act.ID] || ctx.Err() != nil {
 			continue
@@ -397,7 +406,9 @@ func (a *Agent) statusLocked(actual []ContainerInfo, now time.Time) api.NodeStat
 	if a.desired != nil {
 		in.Commit = a.desired.Commit
 	}
-	return buildStatus(in)
+	st := buildStatus(in)
+	st.Secrets = secretStatuses(a.desired, a.cfg.Secrets)
+	return st
 }
 
 func (a *Agent) desiredPodsLocked() []api.Pod {

@@ -95,6 +95,12 @@ func (a *Agent) detach(ctx context.Context, uids []string) {
 			}
 			continue
 		}
+		// Secret volumes are tmpfs mounts: unmount them before removing.
+		if v := a.secretVolumes(); v != nil {
+			if _, err := v.collect([]string{uid}, func(string) bool { return false }); err != nil {
+				a.log.Warn("remove secret volumes", "pod_uid", uid, "err", err)
+			}
+		}
 		if err := os.RemoveAll(filepath.Join(a.cfg.DataDir, "pods", uid)); err != nil {
 			a.log.Warn("remove pod files", "pod_uid", uid, "err", err)
 		}

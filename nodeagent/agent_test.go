@@ -60,11 +60,20 @@ func testConfig(t *testing.T, srv *fakeServer, dir string) nodeagent.Config {
 // start runs an agent until the returned stop is called (or the test ends).
 func start(t *testing.T, cfg nodeagent.Config, rt nodeagent.Runtime) (stop func()) {
 	t.Helper()
+	return startWith(t, cfg, rt, nil)
+}
+
+// startWith is start with setup called on the agent before it runs.
+func startWith(t *testing.T, cfg nodeagent.Config, rt nodeagent.Runtime, setup func(*nodeagent.Agent)) (stop func()) {
+	t.Helper()
 	a, err := nodeagent.New(cfg, rt)
 	if err != nil {
 		t.Fatal(err)
 	}
 	nodeagent.SetRetryBackoff(a, 20*time.Millisecond, 200*time.Millisecond)
+	if setup != nil {
+		setup(a)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()

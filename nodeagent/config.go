@@ -43,6 +43,11 @@ type Config struct {
 	// and programs services and DNS; nil runs pods in the host's network
 	// namespace (status.podIP is then NodeIP).
 	Network Network
+	// Secrets reads the values of Vault-backed Secrets for env, volumes
+	// and image pull secrets; nil leaves only plain Secrets (values in the
+	// desired document), and pods using others wait with
+	// CreateContainerConfigError.
+	Secrets SecretSource
 
 	PollWait       time.Duration // long-poll wait
 	ReportInterval time.Duration // periodic status report

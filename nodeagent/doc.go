@@ -18,6 +18,12 @@
 //     actions; runner.go executes actions through lifecycle hooks (hooks.go,
 //     *_hook.go).
 //   - status.go: the pure status builder.
+//   - probe.go: the pure prober (thresholds, periods, startup gating);
+//     probe_check.go makes exec, httpGet and tcpSocket checks;
+//     probe_hook.go runs each container's probes, started by a poststart
+//     hook and by reconcile for adopted containers; agent_probe.go records
+//     readiness (reported at once) and kills containers whose liveness or
+//     startup probe fails.
 //   - agent.go: the run loop wiring them together; agent_network.go syncs
 //     the document's network and service table before any container is
 //     stopped, and tears down the attachments of pods that are gone.

@@ -9,3 +9,9 @@ func SetRetryBackoff(a *Agent, base, max time.Duration) {
 
 // VerifyPinned exposes the join handshake's certificate check.
 var VerifyPinned = verifyPinned
+
+// SetProbeSecond makes a probe "second" (periodSeconds, timeoutSeconds,
+// initialDelaySeconds) last d, for fast tests.
+func SetProbeSecond(a *Agent, d time.Duration) {
+	a.probes.d.second = d
+}

@@ -85,17 +85,34 @@ type hookDeps struct {
 	podDir   string
 	services func() []api.Service
 	recordIP func(uid string, ip netip.Addr)
+	// secrets reads Vault-backed Secrets (nil: only plain Secrets
+	// resolve); secretRefs returns the applied document's Secrets.
+	secrets    SecretSource
+	secretRefs func() []api.SecretRef
+	// projector writes secret volumes; nil: TmpfsProjector.
+	projector Projector
+	// probes runs containers' probes; nil: none.
+	probes *probeManager
 }
 
 // newHooks returns the runner's hooks in order.
 func newHooks(d hookDeps) []hook {
+	secrets := &secretResolver{source: d.secrets, refs: d.secretRefs}
+	proj := d.projector
+	if proj == nil {
+		proj = TmpfsProjector{}
+	}
 	hooks := []hook{
-		&imagePullHook{puller: d.rt},
+		&imagePullHook{puller: d.rt, secrets: secrets},
+		&secretVolumeHook{secrets: secrets, proj: proj, podDir: d.podDir},
 		&serviceEnvHook{services: d.services},
-		&envHook{},
+		&envHook{secrets: secrets},
 	}
 	if d.net != nil {
 		hooks = append(hooks, &networkHook{net: d.net, podDir: d.podDir, recordIP: d.recordIP})
+	}
+	if d.probes != nil {
+		hooks = append(hooks, &probeHook{m: d.probes, list: d.rt})
 	}
 	return hooks
 }

@@ -133,6 +133,8 @@ func recordOutcome(st *agentState, a action, out outcome, now time.Time, b backo
 	rec.GraceSeconds = int64(podGrace(a.Pod) / time.Second)
 	if a.Kind == actRestart && out.Removed && a.Exited != nil {
 		t := terminationOf(a.Exited)
+		rec.Killed.applyTo(&t)
+		rec.Killed = nil
 		rec.LastTermination = &t
 		rec.CrashCount = crashIndex(rec, a.Exited) + 1
 		rec.RestartCount++

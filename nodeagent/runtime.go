@@ -30,6 +30,25 @@ type Runtime interface {
 	List(ctx context.Context) ([]ContainerInfo, error)
 	// Logs streams the container's log file (stdout and stderr).
 	Logs(ctx context.Context, id string, w io.Writer) error
+	// Exec runs req.Cmd in the running container id, in its namespaces and
+	// with its process settings (user, env, working directory), copies the
+	// process's stdout and stderr to req's writers and returns its exit
+	// code once it has exited and its output has been copied. Missing
+	// container: errdefs.ErrNotFound; not running: errdefs.ErrFailedPrecondition.
+	// When ctx ends first the process is killed and the error wraps
+	// ctx.Err(). Execs may run concurrently.
+	Exec(ctx context.Context, id string, req ExecRequest) (exitCode int, err error)
+}
+
+// ExecRequest is a process to run in a running container (probes, and
+// later `moor exec`). Fields may be added (stdin, a terminal).
+type ExecRequest struct {
+	// Cmd is the argv; Cmd[0] is looked up in the container's PATH.
+	Cmd []string
+	// Stdout and Stderr receive the process's output; nil discards it.
+	// They are written from other goroutines, but never after Exec
+	// returns.
+	Stdout, Stderr io.Writer
 }
 
 // ContainerSpec describes one container of a pod.

@@ -55,6 +55,42 @@ type containerRecord struct {
 	NextAttempt    time.Time `json:"nextAttempt,omitzero"`
 	WaitingReason  string    `json:"waitingReason,omitempty"`
 	WaitingMessage string    `json:"waitingMessage,omitempty"`
+	// Probe holds the published probe results of the run that started at
+	// Probe.StartedAt, so status and a restarted agent see them.
+	Probe *probeRecord `json:"probe,omitempty"`
+	// Killed says why the agent killed the run that started at
+	// Killed.StartedAt (a failed liveness or startup probe); it becomes
+	// that run's termination reason.
+	Killed *killRecord `json:"killed,omitempty"`
+}
+
+// probeRecord is the published probe state of one run of a container.
+type probeRecord struct {
+	StartedAt time.Time `json:"startedAt"`
+	// Started: the startup probe has passed. Ready: and the readiness
+	// probe passes.
+	Started bool `json:"started"`
+	Ready   bool `json:"ready"`
+}
+
+// forRun reports whether r describes the run that started at startedAt.
+func (r *probeRecord) forRun(startedAt time.Time) bool {
+	return r != nil && r.StartedAt.Equal(startedAt)
+}
+
+// killRecord is why the agent killed one run of a container.
+type killRecord struct {
+	StartedAt time.Time `json:"startedAt"`
+	Reason    string    `json:"reason"`
+	Message   string    `json:"message"`
+}
+
+// applyTo gives t, the termination of the run that started at
+// t.StartedAt, the kill's reason when it is that run's.
+func (k *killRecord) applyTo(t *termination) {
+	if k != nil && k.StartedAt.Equal(t.StartedAt) {
+		t.Reason, t.Message = k.Reason, k.Message
+	}
 }
 
 // matches reports whether r belongs to the incarnation (uid, specHash).
@@ -66,6 +102,7 @@ func (r containerRecord) matches(uid, specHash string) bool {
 type termination struct {
 	ExitCode   int32     `json:"exitCode"`
 	Reason     string    `json:"reason"`
+	Message    string    `json:"message,omitempty"`
 	StartedAt  time.Time `json:"startedAt,omitzero"`
 	FinishedAt time.Time `json:"finishedAt,omitzero"`
 }

@@ -158,11 +158,12 @@ func containerStatus(p *api.Pod, c *corev1.Container, id string, info *Container
 	started := false
 	switch info.State {
 	case StateRunning:
-		started = true
 		cs.State.Running = &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(info.StartedAt.UTC())}
-		cs.Ready = true
+		started, cs.Ready = probedReadiness(c, info, rec)
 	case StateExited:
-		t := terminatedState(terminationOf(info))
+		term := terminationOf(info)
+		rec.Killed.applyTo(&term)
+		t := terminatedState(term)
 		if shouldRestart(p.Spec.RestartPolicy, info.ExitCode) {
 			cs.LastTerminationState.Terminated = t
 			waiting(reasonCrashLoopBackOff, "back-off restarting exited container "+c.Name)
@@ -182,6 +183,20 @@ func containerStatus(p *api.Pod, c *corev1.Container, id string, info *Container
 	return cs
 }
 
+// probedReadiness is whether a running container has started and is
+// ready: without probes as soon as it runs; with a startup probe once it
+// has passed, with a readiness probe while it passes, as the agent's
+// probes last recorded for this run.
+func probedReadiness(c *corev1.Container, info *ContainerInfo, rec containerRecord) (started, ready bool) {
+	var pr probeRecord
+	if rec.Probe.forRun(info.StartedAt) {
+		pr = *rec.Probe
+	}
+	started = c.StartupProbe == nil || pr.Started
+	ready = started && (c.ReadinessProbe == nil || pr.Ready)
+	return started, ready
+}
+
 // waitingReason is the reason of a container that failed to be created:
 // ErrImagePull after the first failed pull, ImagePullBackOff after more.
 func waitingReason(rec containerRecord) string {
@@ -196,6 +211,7 @@ func terminatedState(t termination) *corev1.ContainerStateTerminated {
 	return &corev1.ContainerStateTerminated{
 		ExitCode:   t.ExitCode,
 		Reason:     t.Reason,
+		Message:    t.Message,
 		StartedAt:  metav1.NewTime(t.StartedAt.UTC()),
 		FinishedAt: metav1.NewTime(t.FinishedAt.UTC()),
 	}

@@ -3,6 +3,7 @@ package containerd_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -143,13 +144,22 @@ func TestRuntimeSuite(t *testing.T) {
 	rt, _ := e.newRuntime(t, "suite")
 	runtimetest.Run(t, func(t *testing.T) (nodeagent.Runtime, runtimetest.Fixture) {
 		return rt, runtimetest.Fixture{
-			Image:    e.image,
-			Command:  func(p runtimetest.Program) []string { return commands[p] },
-			Output:   "hi\n",
-			ExitCode: 3,
-			NetNS:    testNetNS,
+			Image:       e.image,
+			Command:     func(p runtimetest.Program) []string { return commands[p] },
+			Output:      "hi\n",
+			ExitCode:    3,
+			NetNS:       testNetNS,
+			ExecCommand: func(p runtimetest.ExecProgram) []string { return execCommands[p] },
 		}
 	})
+}
+
+var execCommands = map[runtimetest.ExecProgram][]string{
+	runtimetest.ExecOutput: {"sh", "-c", "echo out; echo err >&2; exit 3"},
+	runtimetest.ExecEnv:    {"sh", "-c", "echo $MOOR_TEST"},
+	runtimetest.ExecHang:   {"sleep", "1000"},
+	runtimetest.ExecTouch:  {"touch", runtimetest.ExecFile},
+	runtimetest.ExecTest:   {"test", "-f", runtimetest.ExecFile},
 }
 
 // TestImageConfigAndIsolation checks argv/env/cwd resolution against a real
@@ -354,5 +364,42 @@ func TestDaemonStopKillsTasks(t *testing.T) {
 	}
 	if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
 		t.Errorf("container process %d still running after Stop", pid)
+	}
+}
+
+// TestExecTimeoutKillsProcess: an exec whose context ends is killed, not
+// left running in the container; one that cannot start fails.
+func TestExecTimeoutKillsProcess(t *testing.T) {
+	e := startEnv(t)
+	rt, _ := e.newRuntime(t, "exec")
+	ctx := t.Context()
+	if err := rt.PullImage(ctx, e.image); err != nil {
+		t.Fatal(err)
+	}
+	spec := nodeagent.ContainerSpec{ID: "exec-1", Image: e.image, Command: []string{"sleep", "1000"}}
+	if err := rt.Create(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Remove(context.Background(), spec.ID) })
+	if err := rt.Start(ctx, spec.ID); err != nil {
+		t.Fatal(err)
+	}
+	const marker = "sleep 4242"
+	tctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	if _, err := rt.Exec(tctx, spec.ID, nodeagent.ExecRequest{Cmd: strings.Fields(marker)}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Exec = %v, want a deadline error", err)
+	}
+	if left := processesMentioning(marker); len(left) > 0 {
+		t.Errorf("exec process left running after its timeout: %v", left)
+	}
+	// A command that cannot start is an error, not an exit code.
+	if code, err := rt.Exec(ctx, spec.ID, nodeagent.ExecRequest{Cmd: []string{"/no/such/binary"}}); err == nil {
+		t.Errorf("Exec of a missing binary = %d, nil; want an error", code)
+	} else {
+		t.Logf("Exec of a missing binary: %v", err)
+	}
+	if c := find(t, rt, spec.ID); c.State != nodeagent.StateRunning {
+		t.Errorf("container %s: %s, want running", spec.ID, c.State)
 	}
 }

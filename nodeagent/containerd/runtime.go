@@ -135,34 +135,5 @@ func normalizeRef(ref string) (string, error) {
 // PullImage pulls and unpacks ref unless it is already present; a present
 // image is unpacked for the snapshotter if it is not yet.
 func (r *Runtime) PullImage(ctx context.Context, ref string) error {
-	ctx = r.ns(ctx)
-	name, err := normalizeRef(ref)
-	if err != nil {
-		return err
-	}
-	img, err := r.client.GetImage(ctx, name)
-	switch {
-	case err == nil:
-		unpacked, err := img.IsUnpacked(ctx, r.cfg.Snapshotter)
-		if err != nil {
-			return fmt.Errorf("check image %s is unpacked: %w", name, err)
-		}
-		if !unpacked {
-			if err := img.Unpack(ctx, r.cfg.Snapshotter); err != nil {
-				return fmt.Errorf("unpack image %s for %s: %w", name, r.cfg.Snapshotter, err)
-			}
-		}
-		return nil
-	case !errdefs.IsNotFound(err):
-		return fmt.Errorf("look up image %s: %w", name, err)
-	}
-	r.log.Info("pulling image", "ref", name)
-	_, err = r.client.Pull(ctx, name,
-		containerd.WithPullUnpack,
-		containerd.WithPullSnapshotter(r.cfg.Snapshotter),
-		containerd.WithResolver(r.resolver))
-	if err != nil {
-		return fmt.Errorf("pull image %s: %w", name, err)
-	}
-	return nil
+	return r.pullWith(ctx, ref, r.resolver, nodeagent.RegistryCredential{})
 }

@@ -4,8 +4,9 @@
 // calls Print); it never touches containerd, cgroups or processes.
 //
 // Processes do nothing by themselves: tests make them print (Print), exit
-// (Exit) or ignore the stop signal (SetStopBehaviour). Failures are injected
-// with FailPull and Fail. Every method is safe for concurrent use.
+// (Exit) or ignore the stop signal (SetStopBehaviour), and answer Exec
+// through a handler (HandleExec). Failures are injected with FailPull and
+// Fail. Every method is safe for concurrent use.
 package fakeruntime
 
 import (
@@ -50,6 +51,7 @@ type Runtime struct {
 	failNext  map[string]error // "op id" -> error for the next call
 	ctrs      map[string]*container
 	behaviour map[string]StopBehaviour
+	execs     map[string]ExecHandler
 	calls     []string
 	nextPid   uint32
 }
@@ -70,6 +72,7 @@ func New() *Runtime {
 		failNext:  map[string]error{},
 		ctrs:      map[string]*container{},
 		behaviour: map[string]StopBehaviour{},
+		execs:     map[string]ExecHandler{},
 		nextPid:   1000,
 	}
 }
@@ -96,8 +99,9 @@ func (r *Runtime) FailPull(ref string, err error) {
 	r.pullErrs[ref] = err
 }
 
-// Fail makes the next call of op ("create", "start", "stop", "remove" or
-// "logs") for container id fail with err, before it has any effect.
+// Fail makes the next call of op ("create", "start", "stop", "remove",
+// "logs" or "exec") for container id fail with err, before it has any
+// effect.
 func (r *Runtime) Fail(op, id string, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -109,6 +113,24 @@ func (r *Runtime) SetStopBehaviour(id string, b StopBehaviour) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.behaviour[id] = b
+}
+
+// ExecHandler plays a process run by Exec in a running container: it
+// writes the output and returns the exit code. It should return when ctx
+// ends (Exec then fails with ctx's error, as a killed process would).
+type ExecHandler func(ctx context.Context, cmd []string, stdout, stderr io.Writer) (exitCode int, err error)
+
+// HandleExec makes h answer the Exec calls in container id (kept across
+// Remove and Create, like SetStopBehaviour); nil restores the default, a
+// process that exits 0 at once without output.
+func (r *Runtime) HandleExec(id string, h ExecHandler) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if h == nil {
+		delete(r.execs, id)
+		return
+	}
+	r.execs[id] = h
 }
 
 // Images returns the refs present, sorted.
@@ -124,7 +146,8 @@ func (r *Runtime) Images() []string {
 }
 
 // Calls returns the log of runtime calls so far, e.g. "pull <ref>",
-// "create <id>", "start <id>", "stop <id>", "kill <id>", "remove <id>".
+// "create <id>", "start <id>", "stop <id>", "kill <id>", "remove <id>",
+// "exec <id> <cmd...>".
 func (r *Runtime) Calls() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -377,6 +400,49 @@ func (r *Runtime) Logs(ctx context.Context, id string, w io.Writer) error {
 		return fmt.Errorf("logs of container %q: %w", id, err)
 	}
 	return nil
+}
+
+// Exec runs the container's ExecHandler (see HandleExec) while the
+// container runs. Nil writers discard.
+func (r *Runtime) Exec(ctx context.Context, id string, req nodeagent.ExecRequest) (int, error) {
+	r.mu.Lock()
+	r.calls = append(r.calls, strings.TrimSpace("exec "+id+" "+strings.Join(req.Cmd, " ")))
+	if err := r.takeFailure("exec", id); err != nil {
+		r.mu.Unlock()
+		return -1, err
+	}
+	c, ok := r.ctrs[id]
+	if !ok {
+		r.mu.Unlock()
+		return -1, fmt.Errorf("exec in container %q: %w", id, errdefs.ErrNotFound)
+	}
+	if c.info.State != nodeagent.StateRunning {
+		r.mu.Unlock()
+		return -1, fmt.Errorf("exec in container %q: it is %s, not running: %w", id, c.info.State, errdefs.ErrFailedPrecondition)
+	}
+	h := r.execs[id]
+	r.mu.Unlock()
+	if len(req.Cmd) == 0 {
+		return -1, fmt.Errorf("exec in container %q: empty command: %w", id, errdefs.ErrInvalidArgument)
+	}
+	if h == nil {
+		return 0, nil
+	}
+	stdout, stderr := req.Stdout, req.Stderr
+	if stdout == nil {
+		stdout = io.Discard
+	}
+	if stderr == nil {
+		stderr = io.Discard
+	}
+	code, err := h(ctx, slices.Clone(req.Cmd), stdout, stderr)
+	if cerr := ctx.Err(); cerr != nil {
+		return -1, fmt.Errorf("exec %q in container %q: %w", req.Cmd[0], id, cerr)
+	}
+	if err != nil {
+		return -1, fmt.Errorf("exec %q in container %q: %w", req.Cmd[0], id, err)
+	}
+	return code, nil
 }
 
 // --- helpers (r.mu held) ---

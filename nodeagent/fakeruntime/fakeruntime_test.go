@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,14 +24,16 @@ func TestSuite(t *testing.T) {
 	runtimetest.Run(t, func(t *testing.T) (nodeagent.Runtime, runtimetest.Fixture) {
 		rt := fakeruntime.New()
 		return rt, runtimetest.Fixture{
-			Image:    "registry.example/busybox:1",
-			Command:  func(p runtimetest.Program) []string { return []string{"fake", p.String()} },
-			Output:   "hi\n",
-			ExitCode: 3,
+			Image:       "registry.example/busybox:1",
+			Command:     func(p runtimetest.Program) []string { return []string{"fake", p.String()} },
+			Output:      "hi\n",
+			ExitCode:    3,
+			ExecCommand: func(p runtimetest.ExecProgram) []string { return []string{"fake", p.String()} },
 			Started: func(t *testing.T, id string, p runtimetest.Program) {
 				switch p {
 				case runtimetest.Sleep:
 					rt.SetStopBehaviour(id, fakeruntime.StopIgnoresSignal)
+					rt.HandleExec(id, execPrograms())
 				case runtimetest.PrintExit:
 					if err := rt.Print(id, "hi\n"); err != nil {
 						t.Fatal(err)
@@ -51,6 +55,39 @@ func TestSuite(t *testing.T) {
 			},
 		}
 	})
+}
+
+// execPrograms plays the suite's Exec programs in one container.
+func execPrograms() fakeruntime.ExecHandler {
+	var mu sync.Mutex
+	touched := false
+	return func(ctx context.Context, cmd []string, stdout, stderr io.Writer) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch cmd[1] {
+		case runtimetest.ExecOutput.String():
+			io.WriteString(stdout, runtimetest.ExecStdout)
+			io.WriteString(stderr, runtimetest.ExecStderr)
+			return runtimetest.ExecExitCode, nil
+		case runtimetest.ExecEnv.String():
+			io.WriteString(stdout, "1\n")
+			return 0, nil
+		case runtimetest.ExecHang.String():
+			mu.Unlock()
+			<-ctx.Done()
+			mu.Lock()
+			return -1, ctx.Err()
+		case runtimetest.ExecTouch.String():
+			touched = true
+			return 0, nil
+		case runtimetest.ExecTest.String():
+			if touched {
+				return 0, nil
+			}
+			return 1, nil
+		}
+		return 127, nil
+	}
 }
 
 // sandbox plays the Sandbox program from the recorded spec.

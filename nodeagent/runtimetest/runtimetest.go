@@ -45,6 +45,49 @@ const (
 // SandboxFile is where the Sandbox test mounts a file.
 const SandboxFile = "/etc/moor-test"
 
+// ExecProgram is an abstract process the Exec tests run in a container
+// running Sleep; Fixture.ExecCommand maps it onto a command.
+type ExecProgram int
+
+const (
+	// ExecOutput prints ExecStdout to stdout and ExecStderr to stderr and
+	// exits with ExecExitCode.
+	ExecOutput ExecProgram = iota
+	// ExecEnv prints the value of the container's MOOR_TEST variable
+	// (set to "1" in its spec) and a newline, and exits 0.
+	ExecEnv
+	// ExecHang runs until it is killed.
+	ExecHang
+	// ExecTouch creates ExecFile in the container and exits 0.
+	ExecTouch
+	// ExecTest exits 0 when ExecFile exists in the container, 1 otherwise.
+	ExecTest
+)
+
+// What the Exec programs print, return and touch.
+const (
+	ExecStdout   = "out\n"
+	ExecStderr   = "err\n"
+	ExecExitCode = 3
+	ExecFile     = "/tmp/moor-exec-test"
+)
+
+func (p ExecProgram) String() string {
+	switch p {
+	case ExecOutput:
+		return "exec-output"
+	case ExecEnv:
+		return "exec-env"
+	case ExecHang:
+		return "exec-hang"
+	case ExecTouch:
+		return "exec-touch"
+	case ExecTest:
+		return "exec-test"
+	}
+	return fmt.Sprintf("exec-program(%d)", int(p))
+}
+
 func (p Program) String() string {
 	switch p {
 	case Sleep:
@@ -78,6 +121,8 @@ type Fixture struct {
 	// NetNS, when non-nil, returns the path of a network namespace for the
 	// Sandbox test (which is skipped without it).
 	NetNS func(t *testing.T) string
+	// ExecCommand returns the Exec argv that runs p in Image. Required.
+	ExecCommand func(p ExecProgram) []string
 }
 
 type suite struct {
@@ -102,6 +147,10 @@ func Run(t *testing.T, newRuntime func(t *testing.T) (nodeagent.Runtime, Fixture
 		{"ExitThenRestart", testExitRestart},
 		{"RemoveAndNoOps", testRemoveNoOps},
 		{"Sandbox", testSandbox},
+		{"Exec", testExec},
+		{"ExecConcurrent", testExecConcurrent},
+		{"ExecTimeoutKills", testExecTimeout},
+		{"ExecNotRunning", testExecNotRunning},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,10 +2,11 @@
 // docker-registry, distribution v2) as a child process on loopback, for
 // `moor up` and for tests that need to pull images without the network.
 //
-// It owns the registry's config file, its storage directory under
-// Config.Dir and the lifetime of the child process. It does not build or
-// push images (see imagebuild) and never touches the system-wide
-// docker-registry service, its config in /etc or its port.
+// It owns the registry's config file, its htpasswd file (with Config.Users),
+// its storage directory under Config.Dir and the lifetime of the child
+// process. It does not build or push images (see imagebuild) and never
+// touches the system-wide docker-registry service, its config in /etc or
+// its port.
 package registry
 
 import (
@@ -21,10 +22,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 // DefaultBinary is where Debian's docker-registry package installs the server.
@@ -48,6 +53,11 @@ type Config struct {
 	Log *slog.Logger
 	// StartTimeout bounds the wait for GET /v2/ to answer; default 15s.
 	StartTimeout time.Duration
+	// Users, name → password, turns on HTTP basic authentication (the
+	// registry's htpasswd backend) for every request, pulls included.
+	// Debian's docker-registry accepts basic auth over plain HTTP, so the
+	// registry stays on loopback HTTP. Nil: no authentication.
+	Users map[string]string
 }
 
 // withDefaults returns a copy of c with defaults filled in.
@@ -82,10 +92,18 @@ func (c Config) Validate() error {
 	}
 	ip := net.ParseIP(host)
 	if ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("registry: Config.Addr %q: the registry has no auth, so it must listen on a loopback IP such as 127.0.0.1", c.Addr)
+		return fmt.Errorf("registry: Config.Addr %q: the registry serves plain HTTP, so it must listen on a loopback IP such as 127.0.0.1", c.Addr)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		return fmt.Errorf("registry: Config.Addr %q: port must be a number 0-65535", c.Addr)
+	}
+	for user, pass := range c.Users {
+		if user == "" || strings.ContainsAny(user, ":\n") {
+			return fmt.Errorf("registry: Config.Users: user name %q must be non-empty without ':' or newlines", user)
+		}
+		if pass == "" {
+			return fmt.Errorf("registry: Config.Users: user %q needs a password", user)
+		}
 	}
 	return nil
 }
@@ -97,6 +115,10 @@ type Registry struct {
 	cmd  *exec.Cmd
 	done chan struct{} // closed when the process has exited
 	err  error         // exit error, valid after done
+
+	// user and password authenticate the readiness check; empty without
+	// Config.Users.
+	user, password string
 
 	stopOnce sync.Once
 	stopErr  error
@@ -158,8 +180,19 @@ func startOnce(ctx context.Context, cfg Config, addr string) (*Registry, error) 
 	if _, err := rand.Read(secret); err != nil {
 		return nil, fmt.Errorf("registry: random http secret: %w", err)
 	}
+	htpasswd := ""
+	if len(cfg.Users) > 0 {
+		htpasswd = filepath.Join(cfg.Dir, "htpasswd")
+		b, err := renderHtpasswd(cfg.Users)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(htpasswd, b, 0o600); err != nil {
+			return nil, fmt.Errorf("registry: write htpasswd: %w", err)
+		}
+	}
 	confPath := filepath.Join(cfg.Dir, "config.yml")
-	conf := renderConfig(filepath.Join(cfg.Dir, "data"), addr, hex.EncodeToString(secret))
+	conf := renderConfig(filepath.Join(cfg.Dir, "data"), addr, hex.EncodeToString(secret), htpasswd)
 	if err := os.WriteFile(confPath, conf, 0o600); err != nil {
 		return nil, fmt.Errorf("registry: write config: %w", err)
 	}
@@ -180,6 +213,7 @@ func startOnce(ctx context.Context, cfg Config, addr string) (*Registry, error) 
 		return nil, fmt.Errorf("registry: start %s: %w", cfg.Binary, err)
 	}
 	r := &Registry{addr: addr, log: cfg.Log, cmd: cmd, done: make(chan struct{})}
+	r.user, r.password = firstUser(cfg.Users)
 	go func() {
 		r.err = cmd.Wait()
 		close(r.done)
@@ -197,9 +231,10 @@ func startOnce(ctx context.Context, cfg Config, addr string) (*Registry, error) 
 }
 
 // renderConfig is the registry's config.yml: filesystem storage, plain HTTP
-// on addr, no auth, deletes enabled, no health checks, notifications or
-// reporting (nothing that could reach the network).
-func renderConfig(dataDir, addr, secret string) []byte {
+// on addr, deletes enabled, no health checks, notifications or reporting
+// (nothing that could reach the network), and basic authentication against
+// the htpasswd file when it is not empty.
+func renderConfig(dataDir, addr, secret, htpasswd string) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, `version: 0.1
 log:
@@ -222,7 +257,46 @@ http:
   headers:
     X-Content-Type-Options: [nosniff]
 `, strconv.Quote(dataDir), strconv.Quote(addr), secret)
+	if htpasswd != "" {
+		fmt.Fprintf(&b, `auth:
+  htpasswd:
+    realm: moor-registry
+    path: %s
+`, strconv.Quote(htpasswd))
+	}
 	return b.Bytes()
+}
+
+// renderHtpasswd is an htpasswd file of users with bcrypt hashes (the only
+// format the registry accepts), sorted by name. The registry checks the
+// hash on every request, so the cost is bcrypt's minimum: this is a
+// loopback development registry and the file is private to it.
+func renderHtpasswd(users map[string]string) ([]byte, error) {
+	names := make([]string, 0, len(users))
+	for u := range users {
+		names = append(names, u)
+	}
+	sort.Strings(names)
+	var b bytes.Buffer
+	for _, u := range names {
+		h, err := bcrypt.GenerateFromPassword([]byte(users[u]), bcrypt.MinCost)
+		if err != nil {
+			return nil, fmt.Errorf("registry: hash the password of %q: %w", u, err)
+		}
+		fmt.Fprintf(&b, "%s:%s\n", u, h)
+	}
+	return b.Bytes(), nil
+}
+
+// firstUser is the first user by name and its password, "" without users.
+func firstUser(users map[string]string) (string, string) {
+	var first string
+	for u := range users {
+		if first == "" || u < first {
+			first = u
+		}
+	}
+	return first, users[first]
 }
 
 // waitReady polls GET /v2/ until it answers 200, the process exits or ctx ends.
@@ -236,6 +310,9 @@ func (r *Registry) waitReady(ctx context.Context) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
 			return err
+		}
+		if r.user != "" {
+			req.SetBasicAuth(r.user, r.password)
 		}
 		if resp, err := client.Do(req); err == nil {
 			resp.Body.Close()

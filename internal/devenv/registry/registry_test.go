@@ -8,9 +8,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")
@@ -29,6 +32,9 @@ func TestValidate(t *testing.T) {
 		{"not loopback", Config{Dir: "/tmp/x", Addr: "0.0.0.0:5000"}, true},
 		{"hostname", Config{Dir: "/tmp/x", Addr: "localhost:5000"}, true},
 		{"bad port", Config{Dir: "/tmp/x", Addr: "127.0.0.1:99999"}, true},
+		{"users", Config{Dir: "/tmp/x", Addr: "127.0.0.1:0", Users: map[string]string{"ci": "pw"}}, false},
+		{"user with colon", Config{Dir: "/tmp/x", Addr: "127.0.0.1:0", Users: map[string]string{"c:i": "pw"}}, true},
+		{"user without password", Config{Dir: "/tmp/x", Addr: "127.0.0.1:0", Users: map[string]string{"ci": ""}}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -41,19 +47,39 @@ func TestValidate(t *testing.T) {
 }
 
 func TestRenderConfigGolden(t *testing.T) {
-	got := renderConfig("/var/lib/moor/registry/data", "127.0.0.1:5310", "00112233")
-	golden := filepath.Join("testdata", "config.yml.golden")
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
+	for golden, htpasswd := range map[string]string{
+		"config.yml.golden":      "",
+		"config-auth.yml.golden": "/var/lib/moor/registry/htpasswd",
+	} {
+		got := renderConfig("/var/lib/moor/registry/data", "127.0.0.1:5310", "00112233", htpasswd)
+		golden = filepath.Join("testdata", golden)
+		if *update {
+			if err := os.WriteFile(golden, got, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want, err := os.ReadFile(golden)
+		if err != nil {
+			t.Fatalf("%v (run go test -update)", err)
+		}
+		if string(got) != string(want) {
+			t.Errorf("%s mismatch:\n got:\n%s\nwant:\n%s", golden, got, want)
 		}
 	}
-	want, err := os.ReadFile(golden)
+}
+
+func TestRenderHtpasswd(t *testing.T) {
+	b, err := renderHtpasswd(map[string]string{"zed": "pw2", "ci": "pw1"})
 	if err != nil {
-		t.Fatalf("%v (run go test -update)", err)
+		t.Fatal(err)
 	}
-	if string(got) != string(want) {
-		t.Errorf("config mismatch:\n got:\n%s\nwant:\n%s", got, want)
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "ci:$2") || !strings.HasPrefix(lines[1], "zed:$2") {
+		t.Fatalf("htpasswd:\n%s", b)
+	}
+	hash := strings.TrimPrefix(lines[0], "ci:")
+	if err := bcrypt.CompareHashAndPassword([]byte(hash), []byte("pw1")); err != nil {
+		t.Errorf("ci's hash does not match its password: %v", err)
 	}
 }
 
@@ -101,6 +127,39 @@ func TestStartStop(t *testing.T) {
 	}
 	if _, err := http.Get("http://" + r.Addr() + "/v2/"); err == nil {
 		t.Fatal("registry still answers after Stop")
+	}
+}
+
+// TestStartWithUsers: with Users every request needs basic auth, which the
+// registry accepts over plain HTTP.
+func TestStartWithUsers(t *testing.T) {
+	needBinary(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r, err := Start(ctx, Config{Dir: t.TempDir(), Users: map[string]string{"ci": "s3cret"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Stop()
+	for _, tc := range []struct {
+		user, pass string
+		want       int
+	}{{"", "", http.StatusUnauthorized}, {"ci", "wrong", http.StatusUnauthorized}, {"ci", "s3cret", http.StatusOK}} {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+r.Addr()+"/v2/", nil)
+		if tc.user != "" {
+			req.SetBasicAuth(tc.user, tc.pass)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("GET /v2/ as %q/%q = %d, want %d", tc.user, tc.pass, resp.StatusCode, tc.want)
+		}
+		if tc.want == http.StatusUnauthorized && !strings.HasPrefix(resp.Header.Get("Www-Authenticate"), "Basic ") {
+			t.Errorf("401 without a Basic challenge: %q", resp.Header.Get("Www-Authenticate"))
+		}
 	}
 }
 
