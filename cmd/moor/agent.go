@@ -31,6 +31,7 @@ type agentOptions struct {
 	podNetwork         bool
 	bridge             string
 	proxyBackend       string
+	vault              vaultOptions
 }
 
 func (o *agentOptions) bind(cmd *cobra.Command) {
@@ -48,6 +49,7 @@ func (o *agentOptions) bind(cmd *cobra.Command) {
 	f.StringSliceVar(&o.insecureRegistries, "insecure-registry", nil, "registry host:port to pull from over plain HTTP (repeatable)")
 	f.DurationVar(&o.agent.PollWait, "poll-wait", 30*time.Second, "long-poll wait for desired state")
 	o.bindNetwork(f)
+	o.vault.bind(f)
 }
 
 func (o *agentOptions) bindNetwork(f *pflag.FlagSet) {
@@ -122,6 +124,18 @@ func runAgent(ctx context.Context, o *agentOptions, log *slog.Logger) error {
 		return err
 	}
 	defer closeNet()
+	vault, err := o.vault.manager(log)
+	if err != nil {
+		return err
+	}
+	if vault != nil {
+		o.agent.Secrets = vaultSecrets{vault}
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- vault.Run(ctx) }()
+		defer func() { cancel(); <-done }()
+	}
 	a, err := nodeagent.New(o.agent, rt)
 	if err != nil {
 		return err
