@@ -87,6 +87,34 @@ func TestUp(t *testing.T) {
 	if _, err := exec.Command(moor, "--config", conf, "get", "pods", "--request-timeout", "2s").Output(); err == nil {
 		t.Fatal("the server still answers after Ctrl-C")
 	}
+	if left := hostNetworkLeftovers(); len(left) > 0 {
+		t.Fatalf("moor up left its network in the host:\n%s", strings.Join(left, "\n"))
+	}
+}
+
+// hostNetworkLeftovers lists what the pod network of `moor up` puts into
+// the host and Ctrl-C must take out again: the bridge, the host-gw routes
+// (protocol 77), the nftables table and the MOOR- iptables chains.
+func hostNetworkLeftovers() []string {
+	var left []string
+	if err := exec.Command("ip", "link", "show", "moor0").Run(); err == nil {
+		left = append(left, "bridge moor0")
+	}
+	if out, _ := exec.Command("ip", "route", "show", "proto", "77").Output(); len(strings.TrimSpace(string(out))) > 0 {
+		left = append(left, "routes: "+strings.TrimSpace(string(out)))
+	}
+	if err := exec.Command("nft", "list", "table", "ip", "moor").Run(); err == nil {
+		left = append(left, "nftables table ip moor")
+	}
+	for _, table := range []string{"nat", "filter"} {
+		out, _ := exec.Command("iptables-save", "-t", table).Output()
+		for _, line := range strings.Split(string(out), "\n") {
+			if strings.Contains(line, "MOOR-") {
+				left = append(left, "iptables -t "+table+": "+line)
+			}
+		}
+	}
+	return left
 }
 
 // processesMentioning lists processes whose command line names dir, plus

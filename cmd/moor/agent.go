@@ -31,6 +31,7 @@ type agentOptions struct {
 	podNetwork         bool
 	bridge             string
 	proxyBackend       string
+	cleanupNetwork     bool
 	vault              vaultOptions
 }
 
@@ -56,6 +57,7 @@ func (o *agentOptions) bindNetwork(f *pflag.FlagSet) {
 	f.StringVar(&o.nodeIP, "node-ip", "", "this node's address, which other nodes route its pods through (default: the source address of the route to the server)")
 	f.BoolVar(&o.podNetwork, "pod-network", true, "give each pod its own network namespace on the pod network, with service VIPs and DNS; false runs pods in the host network")
 	f.StringVar(&o.bridge, "bridge", "moor0", "bridge the pods attach to")
+	f.BoolVar(&o.cleanupNetwork, "cleanup-network-on-exit", false, "on exit, remove the bridge, routes and service rules this agent put into the host (running pods lose their network; for decommissioning a node)")
 	f.StringVar(&o.proxyBackend, "proxy-backend", string(proxy.KindNFTables), "service proxy backend: nftables (one netlink batch) or iptables (iptables-restore, for hosts that must stay on iptables)")
 }
 
@@ -123,7 +125,9 @@ func runAgent(ctx context.Context, o *agentOptions, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	defer closeNet()
+	// The pods keep running after the agent stops, so their network stays
+	// unless the operator asks for it to go (the pods then lose it).
+	defer closeNet(context.WithoutCancel(ctx), o.cleanupNetwork)
 	vault, err := o.vault.manager(log)
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -60,17 +61,28 @@ func routeSource(server string) (netip.Addr, error) {
 }
 
 // attachNetwork sets o.agent.Network when --pod-network is on and returns
-// what stops it.
-func (o *agentOptions) attachNetwork(log *slog.Logger) (func(), error) {
+// what stops it. With cleanup the stop also removes everything the pod
+// network put into the host (bridge, routes, nftables/iptables rules); run
+// it after the pods are gone.
+func (o *agentOptions) attachNetwork(log *slog.Logger) (func(ctx context.Context, cleanup bool), error) {
 	if !o.podNetwork {
-		return func() {}, nil
+		return func(context.Context, bool) {}, nil
 	}
 	n, err := newPodNetwork(o, log)
 	if err != nil {
 		return nil, err
 	}
 	o.agent.Network = n
-	return func() { _ = n.Close() }, nil
+	return func(ctx context.Context, cleanup bool) {
+		if cleanup {
+			if err := n.Cleanup(ctx); err != nil {
+				log.Error("remove the node's network from the host", "err", err)
+			} else {
+				log.Info("removed the node's network from the host", "bridge", o.bridge)
+			}
+		}
+		_ = n.Close()
+	}, nil
 }
 
 // newPodNetwork builds the agent's pod network, proxy and DNS.

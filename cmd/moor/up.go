@@ -141,7 +141,9 @@ func runUp(ctx context.Context, o *upOptions, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	defer closeNet()
+	// Runs after stopAll and releaseNetwork (defers run in reverse): the
+	// host is left as moor found it.
+	defer closeNet(cleanup, true)
 	// up owns its containers: stop them before containerd goes away, then
 	// release their network namespaces.
 	defer releaseNetwork(cleanup, ao.agent.Network, log)

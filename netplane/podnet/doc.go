@@ -9,6 +9,9 @@
 // MOOR- chain), routes it did not install, or import the reconciler, the
 // node agent or package api: callers pass plain values (Peer, pod IDs).
 //
+// Cleanup (and Network.Cleanup) removes all of it again, bridge to state
+// file, for a node leaving or `moor up` exiting.
+//
 // Pure cores: the allocator (ipam.go), planRoutes (routes.go) and
 // renderRules (rules.go); the rest is the netlink/iptables shell.
 package podnet

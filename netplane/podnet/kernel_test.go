@@ -365,3 +365,126 @@ func TestKernelTwoNodes(t *testing.T) {
 		}
 	}
 }
+
+// podnetLeftovers lists what of podnet remains in the node namespace, as
+// ip(8), iptables-save and the file system show it.
+func podnetLeftovers(t *testing.T, node, stateDir string, pods ...Attachment) []string {
+	t.Helper()
+	in := func(args ...string) string {
+		out, err := exec.Command("nsenter", append([]string{"--net=" + node}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	var left []string
+	for _, l := range strings.Split(in("ip", "-o", "link"), "\n") {
+		if strings.Contains(l, " moor0") || strings.Contains(l, " mv") {
+			left = append(left, "link: "+l)
+		}
+	}
+	if out := strings.TrimSpace(in("ip", "route", "show", "proto", "77")); out != "" {
+		left = append(left, "routes: "+out)
+	}
+	for _, l := range strings.Split(in("iptables-save"), "\n") {
+		if strings.Contains(l, "MOOR-PODNET") {
+			left = append(left, "iptables: "+l)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(stateDir, stateFileName)); err == nil {
+		left = append(left, "state file")
+	}
+	for _, p := range pods {
+		if _, err := os.Stat(p.NetNSPath); err == nil {
+			left = append(left, "netns "+p.NetNSPath)
+		}
+	}
+	return left
+}
+
+func TestKernelCleanup(t *testing.T) {
+	needRoot(t)
+	ctx := context.Background()
+	nodeA, nodeB := newNodeNS(t, "cleanup-a"), newNodeNS(t, "cleanup-b")
+	connect(t, nodeA, nodeB, "192.168.77.1", "192.168.77.2")
+	stateDir, nsDir := t.TempDir(), podNSDir(t)
+	n := testNetwork(t, nodeA, "10.244.1.0/24", "192.168.77.1", stateDir, nsDir)
+	peers := []Peer{{Name: "b", NodeIP: netip.MustParseAddr("192.168.77.2"), PodCIDR: netip.MustParsePrefix("10.244.2.0/24")}}
+	inA := func(args ...string) string {
+		out, err := exec.Command("nsenter", append([]string{"--net=" + nodeA}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+
+	// Nothing installed: succeeds, twice, and creates nothing.
+	for range 2 {
+		if err := n.Cleanup(ctx); err != nil {
+			t.Fatalf("Cleanup of nothing: %v", err)
+		}
+	}
+	if _, err := exec.LookPath("nft"); err == nil {
+		if out := inA("nft", "list", "tables"); out != "" {
+			t.Errorf("Cleanup of nothing created tables:\n%s", out)
+		}
+	}
+
+	install := func(n *Network) []Attachment {
+		t.Helper()
+		if err := n.EnsureNode(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := n.Routes(ctx, peers); err != nil {
+			t.Fatal(err)
+		}
+		var atts []Attachment
+		for _, id := range []string{"default/a", "default/b"} {
+			a, err := n.Setup(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			atts = append(atts, a)
+		}
+		if left := podnetLeftovers(t, nodeA, stateDir); len(left) == 0 {
+			t.Fatal("nothing installed?")
+		}
+		return atts
+	}
+	// Someone else's route and chain must survive.
+	inA("ip", "route", "add", "10.9.0.0/16", "via", "192.168.77.2")
+	inA("iptables", "-w", "-t", "nat", "-N", "OTHER")
+	inA("iptables", "-w", "-t", "nat", "-A", "POSTROUTING", "-j", "OTHER")
+
+	atts := install(n)
+	for range 2 { // idempotent
+		if err := n.Cleanup(ctx); err != nil {
+			t.Fatalf("Cleanup: %v", err)
+		}
+	}
+	if left := podnetLeftovers(t, nodeA, stateDir, atts...); len(left) > 0 {
+		t.Errorf("left after Cleanup:\n%s", strings.Join(left, "\n"))
+	}
+	if !strings.Contains(inA("ip", "route"), "10.9.0.0/16") {
+		t.Error("Cleanup removed a route podnet did not install")
+	}
+	if save := inA("iptables-save", "-t", "nat"); !strings.Contains(save, "-A POSTROUTING -j OTHER") {
+		t.Errorf("Cleanup removed a rule podnet did not install:\n%s", save)
+	}
+
+	// The Network is usable again, with its addresses forgotten.
+	atts = install(n)
+	if atts[0].IP.String() != "10.244.1.2" {
+		t.Errorf("first pod after Cleanup got %s, want 10.244.1.2", atts[0].IP)
+	}
+	ping(t, atts[0].NetNSPath, atts[1].IP)
+
+	// Leftovers of an earlier run (another process): the package-level
+	// Cleanup needs only the state dir and the bridge name.
+	if err := Cleanup(ctx, CleanupConfig{StateDir: stateDir, HostNetNS: nodeA}); err != nil {
+		t.Fatalf("Cleanup: %v", err)
+	}
+	if left := podnetLeftovers(t, nodeA, stateDir, atts...); len(left) > 0 {
+		t.Errorf("left after package Cleanup:\n%s", strings.Join(left, "\n"))
+	}
+}

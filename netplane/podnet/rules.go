@@ -100,3 +100,55 @@ func (t iptables) apply(ctx context.Context, rules []byte) error {
 	}
 	return nil
 }
+
+// output runs one command and returns its standard output.
+func (t iptables) output(ctx context.Context, name string, args ...string) (string, error) {
+	cmd := t.command(ctx, name, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, bytes.TrimSpace(stderr.Bytes()))
+	}
+	return string(out), nil
+}
+
+// remove deletes podnet's chains and every jump to them from the built-in
+// chain that holds podnet's jump, in one iptables-restore. Missing chains
+// are fine, and a table without them is not touched (so nothing, not even
+// an empty nat table, is created).
+func (t iptables) remove(ctx context.Context) error {
+	if _, err := exec.LookPath("iptables-restore"); err != nil {
+		return nil // EnsureNode cannot have run: it needs iptables
+	}
+	var b bytes.Buffer
+	for _, j := range jumps() {
+		target := j.args[len(j.args)-1]
+		_, err := t.output(ctx, "iptables", "-w", "-t", j.table, "-S", target)
+		var exitErr *exec.ExitError
+		if errors.As(err, &exitErr) && exitErr.ExitCode() == 1 {
+			continue // no such chain, so no jump to it either
+		}
+		if err != nil {
+			return fmt.Errorf("look for podnet chain %s: %w", target, err)
+		}
+		rules, err := t.output(ctx, "iptables", "-w", "-t", j.table, "-S", j.chain)
+		if err != nil {
+			return fmt.Errorf("list %s jumps: %w", j.chain, err)
+		}
+		fmt.Fprintf(&b, "*%s\n:%s - [0:0]\n", j.table, target)
+		for _, l := range strings.Split(rules, "\n") {
+			if strings.HasPrefix(l, "-A "+j.chain+" ") && strings.HasSuffix(l, " -j "+target) {
+				fmt.Fprintf(&b, "-D%s\n", strings.TrimPrefix(l, "-A"))
+			}
+		}
+		fmt.Fprintf(&b, "-X %s\nCOMMIT\n", target)
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	if err := t.run(ctx, b.Bytes(), "iptables-restore", "-w", "--noflush"); err != nil {
+		return fmt.Errorf("remove podnet iptables rules: %w", err)
+	}
+	return nil
+}

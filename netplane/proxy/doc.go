@@ -1,7 +1,9 @@
 // Package proxy owns moor's service VIP programming model: the pure service
 // table (ClusterIP/NodePort services, their ports and endpoints), the
-// configuration shared by every backend and the Backend interface the node
-// agent drives.
+// configuration shared by every backend, the Backend interface the node
+// agent drives, and Cache, with which a backend finds the few services that
+// changed since its last sync without validating, hashing or rendering the
+// whole table again.
 //
 // The backends live in subpackages: nft (default, nftables over netlink) and
 // iptables (one iptables-restore --noflush text under a MOOR- prefix). Both

@@ -125,19 +125,26 @@ func (p *Port) ReadyEndpoints() []Endpoint {
 // Sort puts the table in canonical order in place: services by key, ports by
 // (protocol, port), endpoints by (IP, port). Renderers require sorted input.
 func (t *Table) Sort() {
-	sortIfNeeded(t.Services, func(a, b Service) int {
-		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
-	})
+	sortIfNeeded(t.Services, compareServices)
 	for i := range t.Services {
-		ports := t.Services[i].Ports
-		sortIfNeeded(ports, func(a, b Port) int {
-			return cmp.Or(cmp.Compare(a.Protocol, b.Protocol), cmp.Compare(a.Port, b.Port))
+		t.Services[i].sort()
+	}
+}
+
+// compareServices orders services by (namespace, name).
+func compareServices(a, b Service) int {
+	return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+}
+
+// sort puts the service's ports and endpoints in canonical order.
+func (s *Service) sort() {
+	sortIfNeeded(s.Ports, func(a, b Port) int {
+		return cmp.Or(cmp.Compare(a.Protocol, b.Protocol), cmp.Compare(a.Port, b.Port))
+	})
+	for j := range s.Ports {
+		sortIfNeeded(s.Ports[j].Endpoints, func(a, b Endpoint) int {
+			return cmp.Or(a.IP.Compare(b.IP), cmp.Compare(a.Port, b.Port))
 		})
-		for j := range ports {
-			sortIfNeeded(ports[j].Endpoints, func(a, b Endpoint) int {
-				return cmp.Or(a.IP.Compare(b.IP), cmp.Compare(a.Port, b.Port))
-			})
-		}
 	}
 }
 
@@ -202,64 +209,83 @@ func ShortHash(s string, n int) string {
 // ports or NodePorts, NodePorts outside [npMin, npMax].
 func (t *Table) Validate(npMin, npMax uint16) error {
 	var errs []error
-	type protoPort struct {
-		proto Protocol
-		port  uint16
-	}
 	seen := make(map[string]bool, len(t.Services))
-	nodePorts := map[protoPort]string{}
+	nodePorts := map[nodePortKey]string{}
 	for i := range t.Services {
 		s := &t.Services[i]
-		bad := func(format string, a ...any) {
-			errs = append(errs, fmt.Errorf("%w: service %s: %s", ErrInvalidTable, s.Key(), fmt.Sprintf(format, a...)))
-		}
-		if s.Namespace == "" || s.Name == "" {
-			bad("namespace and name are required")
-		}
+		errs = append(errs, validateService(s, npMin, npMax)...)
 		if seen[s.Key()] {
-			bad("listed twice; merge the two entries")
+			errs = append(errs, invalid(s, "listed twice; merge the two entries"))
 		}
 		seen[s.Key()] = true
-		if s.ClusterIP.IsValid() && !s.ClusterIP.Is4() {
-			bad("clusterIP %s is not IPv4; only IPv4 services are supported", s.ClusterIP)
-		}
-		if s.SessionAffinity != AffinityNone && s.SessionAffinity != AffinityClientIP {
-			bad("sessionAffinity %q: use ClientIP or leave empty", s.SessionAffinity)
-		}
-		var ports []protoPort
 		for _, p := range s.Ports {
-			if p.Protocol.Number() == 0 {
-				bad("port %d: protocol %q is not supported; use TCP or UDP", p.Port, p.Protocol)
+			if p.NodePort == 0 {
+				continue
 			}
-			if p.Port == 0 {
-				bad("port %q: port number 0 is invalid", p.Name)
+			nk := nodePortKey{p.Protocol, p.NodePort}
+			if other, ok := nodePorts[nk]; ok {
+				errs = append(errs, nodePortTaken(s, nk, other))
 			}
-			pk := protoPort{p.Protocol, p.Port}
-			if slices.Contains(ports, pk) {
-				bad("port %s/%d is listed twice", p.Protocol, p.Port)
-			}
-			ports = append(ports, pk)
-			if p.NodePort != 0 {
-				if p.NodePort < npMin || p.NodePort > npMax {
-					bad("nodePort %d is outside the NodePort range %d-%d", p.NodePort, npMin, npMax)
-				}
-				nk := protoPort{p.Protocol, p.NodePort}
-				if other, ok := nodePorts[nk]; ok {
-					bad("nodePort %s/%d is already used by %s", p.Protocol, p.NodePort, other)
-				}
-				nodePorts[nk] = s.Key()
-			}
-			for _, e := range p.Endpoints {
-				if !e.IP.Is4() {
-					bad("port %d: endpoint %s is not an IPv4 address", p.Port, e.IP)
-				}
-				if e.Port == 0 {
-					bad("port %d: endpoint %s has target port 0", p.Port, e.IP)
-				}
-			}
+			nodePorts[nk] = s.Key()
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// nodePortKey is a NodePort as the kernel sees it: protocol and port.
+type nodePortKey struct {
+	proto Protocol
+	port  uint16
+}
+
+func invalid(s *Service, format string, a ...any) error {
+	return fmt.Errorf("%w: service %s: %s", ErrInvalidTable, s.Key(), fmt.Sprintf(format, a...))
+}
+
+func nodePortTaken(s *Service, nk nodePortKey, other string) error {
+	return invalid(s, "nodePort %s/%d is already used by %s", nk.proto, nk.port, other)
+}
+
+// validateService checks one service on its own: everything Validate
+// checks except duplicate services and NodePorts shared between services.
+func validateService(s *Service, npMin, npMax uint16) []error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, invalid(s, format, a...)) }
+	if s.Namespace == "" || s.Name == "" {
+		bad("namespace and name are required")
+	}
+	if s.ClusterIP.IsValid() && !s.ClusterIP.Is4() {
+		bad("clusterIP %s is not IPv4; only IPv4 services are supported", s.ClusterIP)
+	}
+	if s.SessionAffinity != AffinityNone && s.SessionAffinity != AffinityClientIP {
+		bad("sessionAffinity %q: use ClientIP or leave empty", s.SessionAffinity)
+	}
+	for i, p := range s.Ports {
+		if p.Protocol.Number() == 0 {
+			bad("port %d: protocol %q is not supported; use TCP or UDP", p.Port, p.Protocol)
+		}
+		if p.Port == 0 {
+			bad("port %q: port number 0 is invalid", p.Name)
+		}
+		for _, q := range s.Ports[:i] {
+			if q.Protocol == p.Protocol && q.Port == p.Port {
+				bad("port %s/%d is listed twice", p.Protocol, p.Port)
+				break
+			}
+		}
+		if p.NodePort != 0 && (p.NodePort < npMin || p.NodePort > npMax) {
+			bad("nodePort %d is outside the NodePort range %d-%d", p.NodePort, npMin, npMax)
+		}
+		for _, e := range p.Endpoints {
+			if !e.IP.Is4() {
+				bad("port %d: endpoint %s is not an IPv4 address", p.Port, e.IP)
+			}
+			if e.Port == 0 {
+				bad("port %d: endpoint %s has target port 0", p.Port, e.IP)
+			}
+		}
+	}
+	return errs
 }
 
 func boolByte(v bool) byte {

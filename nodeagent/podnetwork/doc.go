@@ -10,6 +10,7 @@
 // while the service table is being replaced.
 //
 // It owns nothing of its own in the kernel: everything it installs belongs
-// to the netplane package that installs it. The translations (ProxyTable,
-// DNSRecords, Peers) are pure; Network is the shell.
+// to the netplane package that installs it, and Network.Cleanup has each of
+// them remove it. The translations (ProxyTable, DNSRecords, Peers) are
+// pure; Network is the shell.
 package podnetwork

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -31,6 +32,11 @@ type Config struct {
 	StateDir string
 	// NetNSDir is where pod namespaces are mounted; default /var/run/netns.
 	NetNSDir string
+	// HostNetNS, when set (a path like /run/netns/node1), puts the node
+	// side (bridge, routes, rules, the DNS listener) into that network
+	// namespace instead of the agent's own. Tests use it; DNS queries to
+	// upstreams still leave from the agent's namespace.
+	HostNetNS string
 	// DNSPort is the port the DNS server listens on at the bridge
 	// gateway; default 53. Pods' resolv.conf can only name port 53.
 	DNSPort int
@@ -143,7 +149,7 @@ func (n *Network) ensureNode(ctx context.Context, net *api.Network) error {
 		p, err := podnet.New(podnet.Config{
 			Bridge: n.cfg.Bridge, PodCIDR: net.PodCIDR, ClusterCIDR: net.ClusterCIDR,
 			StateDir: n.cfg.StateDir, NodeIP: n.cfg.NodeIP, NetNSDir: n.cfg.NetNSDir,
-			Log: n.log.With("component", "podnet"),
+			HostNetNS: n.cfg.HostNetNS, Log: n.log.With("component", "podnet"),
 		})
 		if err == nil {
 			err = p.EnsureNode(ctx)
@@ -154,7 +160,8 @@ func (n *Network) ensureNode(ctx context.Context, net *api.Network) error {
 		pods, cidr = p, net.PodCIDR
 	}
 	if px == nil {
-		b, err := n.cfg.NewProxy(proxy.Config{Backend: n.cfg.Proxy, ClusterCIDR: net.ClusterCIDR, Log: n.log})
+		b, err := n.cfg.NewProxy(proxy.Config{Backend: n.cfg.Proxy, ClusterCIDR: net.ClusterCIDR,
+			NetNSPath: n.cfg.HostNetNS, Log: n.log})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("service proxy: %w", err))
 		}
@@ -184,7 +191,8 @@ func (n *Network) startDNS(gw netip.Addr, domain string) (*dns.Server, error) {
 		return nil, fmt.Errorf("DNS server: %w", err)
 	}
 	// The server lives until Close, not until one Sync's context ends.
-	if err := srv.Start(context.Background()); err != nil {
+	start := func() error { return srv.Start(context.Background()) }
+	if err := podnet.RunInNetNS(n.cfg.HostNetNS, start); err != nil {
 		return nil, fmt.Errorf("DNS server on %s: %w", listen, err)
 	}
 	return srv, nil
@@ -242,4 +250,62 @@ func (n *Network) Close() error {
 		return nil
 	}
 	return srv.Close()
+}
+
+// Cleanup stops the DNS server and removes everything the node's network
+// installed in the host: the service proxy's rules (proxy.Backend.Cleanup;
+// the nftables table moor and the iptables MOOR- chains are both removed,
+// whichever backend is configured, as an earlier run may have used the
+// other), then the pods' namespaces and veths, the bridge, the host-gw
+// routes, podnet's iptables rules and the address allocations
+// (podnet.Cleanup). It removes what an earlier run left too, so it also
+// works before the first Sync. Pods still running lose their network.
+//
+// Every step runs even when an earlier one failed; the errors are joined.
+// Cleanup is idempotent; a later Sync builds the node's network again.
+// It is meant for `moor up` on exit and `moor agent
+// --cleanup-network-on-exit`; Close leaves everything in place instead.
+func (n *Network) Cleanup(ctx context.Context) error {
+	n.syncMu.Lock()
+	defer n.syncMu.Unlock()
+	n.mu.Lock()
+	pods, px, srv := n.pods, n.proxy, n.dns
+	n.pods, n.cidr, n.proxy, n.dns = nil, netip.Prefix{}, nil, nil
+	n.mu.Unlock()
+	var errs []error
+	if srv != nil {
+		if err := srv.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("stop DNS server: %w", err))
+		}
+	}
+	for _, kind := range []proxy.Kind{proxy.KindNFTables, proxy.KindIPTables} {
+		b := px
+		if b == nil || b.Name() != string(kind) {
+			var err error
+			b, err = n.cfg.NewProxy(proxy.Config{Backend: kind, NetNSPath: n.cfg.HostNetNS, Log: n.log})
+			if err != nil {
+				// e.g. iptables is not installed: nothing of it to remove.
+				n.log.Debug("no proxy backend to clean up", "backend", kind, "err", err)
+				continue
+			}
+		}
+		if err := b.Cleanup(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("remove service proxy rules (%s): %w", kind, err))
+		}
+		if c, ok := b.(io.Closer); ok {
+			_ = c.Close()
+		}
+	}
+	if pods != nil {
+		if err := pods.Cleanup(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("remove pod network: %w", err))
+		}
+	} else {
+		err := podnet.Cleanup(ctx, podnet.CleanupConfig{Bridge: n.cfg.Bridge, StateDir: n.cfg.StateDir,
+			HostNetNS: n.cfg.HostNetNS, Log: n.log.With("component", "podnet")})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("remove pod network: %w", err))
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -6,7 +6,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
+	"net/netip"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -22,8 +25,9 @@ type Backend struct {
 	now  func() time.Time
 
 	mu       sync.Mutex
-	applied  map[string]*Fragment // service key → what the kernel has
-	chains   map[string]bool      // MOOR- nat chains the kernel has
+	cache    proxy.Cache[*Fragment] // services last synced, with their fragments
+	hairpin  map[netip.Addr]int     // local endpoint → services using it
+	chains   map[string]bool        // MOOR- service chains in nat; nil: not listed yet
 	needFull bool
 	lastFull time.Time
 }
@@ -75,90 +79,214 @@ func (b *Backend) run(ctx context.Context, stdin string, tool string, args ...st
 	return out.String(), nil
 }
 
-// Sync sorts t in place and programs it with one iptables-restore. The
-// shared chains are rewritten each time; per-service chains only for
-// services whose hash changed, unless a full sync is due (first sync, after
-// an error, after ResyncPeriod, or when a jump from a built-in chain or a
-// rule of ours has gone missing).
+// Sync sorts t in place and programs it. Only the services that differ
+// from the last sync are validated and rendered (see proxy.Cache).
+//
+// A partial sync sends one iptables-restore --noflush with only the changed
+// services' chains and their lines in the shared chains, whose size does
+// not depend on the table's. A full sync (the first, one after an error or
+// after ResyncPeriod, one finding our jumps gone from the built-in chains,
+// and a retry of a failed partial sync) rewrites every chain of moor's,
+// deletes stale ones and then makes sure every jump from the built-in
+// chains exists.
 func (b *Backend) Sync(ctx context.Context, t *proxy.Table) error {
-	if err := t.Validate(b.cfg.NodePortMin, b.cfg.NodePortMax); err != nil {
+	if err := ctx.Err(); err != nil {
 		return err
 	}
-	t.Sort()
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	intact, err := b.ensureJumps(ctx)
+	d, err := b.cache.Diff(t, b.cfg.NodePortMin, b.cfg.NodePortMax)
 	if err != nil {
 		return err
 	}
-	full := b.needFull || !intact || b.now().Sub(b.lastFull) >= b.cfg.ResyncPeriod
-	if full && b.chains == nil {
-		if b.chains, err = b.existingChains(ctx); err != nil {
+	for i := range d.Changes {
+		if ch := &d.Changes[i]; ch.New != nil {
+			ch.Val = RenderService(ch.New, b.opts)
+		}
+	}
+	full := b.needFull || b.now().Sub(b.lastFull) >= b.cfg.ResyncPeriod
+	if !full && !b.intact(ctx) {
+		b.log.Warn("moor's iptables jumps were removed from outside; resyncing fully")
+		full = true
+	}
+	if !full {
+		err := b.syncPartial(ctx, d)
+		if err == nil {
+			b.cache.Commit(d)
+			return nil
+		}
+		if ctx.Err() != nil {
 			return err
 		}
+		b.log.Warn("partial sync failed; resyncing fully", "err", err)
 	}
-	frags := Render(t, b.opts)
-	var write map[string]bool
-	if !full {
-		write = map[string]bool{}
-		for _, f := range frags {
-			if old := b.applied[f.Key]; old == nil || old.Hash != f.Hash {
-				write[f.Key] = true
-			}
+	if err := b.syncFull(ctx, d); err != nil {
+		return err
+	}
+	b.cache.Commit(d)
+	return nil
+}
+
+func (b *Backend) syncFull(ctx context.Context, d *proxy.Delta[*Fragment]) error {
+	start := b.now()
+	b.needFull = true
+	if b.chains == nil {
+		chains, err := b.existingChains(ctx)
+		if err != nil {
+			return err
+		}
+		b.chains = chains
+	}
+	var frags []*Fragment
+	for _, f := range d.Values() {
+		if f != nil {
+			frags = append(frags, f)
 		}
 	}
-	newChains := map[string]bool{}
+	chains := map[string]bool{}
+	hairpin := map[netip.Addr]int{}
 	for _, f := range frags {
 		for _, c := range f.Chains {
-			newChains[c.Name] = true
+			chains[c.Name] = true
+		}
+		for _, a := range f.Hairpin {
+			hairpin[a]++
 		}
 	}
 	var stale []string
 	for c := range b.chains {
-		if !newChains[c] {
+		if !chains[c] {
 			stale = append(stale, c)
 		}
 	}
-	b.needFull = true
-	if _, err := b.run(ctx, Text(frags, write, stale), "iptables-restore", "-w", "--noflush"); err != nil {
+	if _, err := b.run(ctx, Text(frags, stale), "iptables-restore", "-w", "--noflush"); err != nil {
 		return err
 	}
-	b.applied = make(map[string]*Fragment, len(frags))
-	for _, f := range frags {
-		b.applied[f.Key] = f
+	b.chains = chains
+	if err := b.ensureJumps(ctx); err != nil {
+		return err
 	}
-	b.chains, b.needFull = newChains, false
-	if full {
-		b.lastFull = b.now()
-	}
+	b.hairpin, b.needFull, b.lastFull = hairpin, false, b.now()
+	b.log.Debug("full sync", "services", len(frags), "took", b.now().Sub(start))
 	return nil
 }
 
-// ensureJumps inserts missing jumps from built-in chains and reports
-// whether everything was in place (false means someone flushed).
-func (b *Backend) ensureJumps(ctx context.Context) (bool, error) {
-	intact := true
-	for _, j := range Jumps {
-		if _, err := b.run(ctx, "", "iptables", "-w", "-t", j.Table, "-N", j.Target); err == nil {
-			intact = false // the chain itself was missing
-		}
-		if _, err := b.run(ctx, "", "iptables", "-w", "-t", j.Table, "-C", j.Chain, "-j", j.Target); err == nil {
+func (b *Backend) syncPartial(ctx context.Context, d *proxy.Delta[*Fragment]) error {
+	var ups []Update
+	refs := map[netip.Addr]int{}
+	for _, ch := range d.Changes {
+		if ch.Old == nil && ch.Val == nil {
 			continue
 		}
-		intact = false
-		if _, err := b.run(ctx, "", "iptables", "-w", "-t", j.Table, "-I", j.Chain, "-j", j.Target); err != nil {
-			return false, err
+		ups = append(ups, Update{Old: ch.Old, New: ch.Val})
+		if ch.Old != nil {
+			for _, a := range ch.Old.Hairpin {
+				refs[a]--
+			}
+		}
+		if ch.Val != nil {
+			for _, a := range ch.Val.Hairpin {
+				refs[a]++
+			}
 		}
 	}
-	if intact {
-		// A flush of the nat table empties MOOR-POSTROUTING, which always
-		// holds three rules.
-		out, err := b.run(ctx, "", "iptables", "-w", "-t", "nat", "-S", ChainPostrouting)
-		if err != nil || strings.Count(out, "-A "+ChainPostrouting) != 3 {
-			intact = false
+	hairpin := maps.Clone(b.hairpin)
+	rewrite := false
+	for a, n := range refs {
+		before := hairpin[a]
+		hairpin[a] += n
+		if hairpin[a] <= 0 {
+			delete(hairpin, a)
+		}
+		rewrite = rewrite || (before > 0) != (hairpin[a] > 0)
+	}
+	text := PartialText(ups, slices.SortedFunc(maps.Keys(hairpin), netip.Addr.Compare), rewrite)
+	if text == "" {
+		return nil
+	}
+	b.needFull = true
+	if _, err := b.run(ctx, text, "iptables-restore", "-w", "--noflush"); err != nil {
+		return err
+	}
+	for _, u := range ups {
+		if u.Old != nil {
+			for _, c := range u.Old.Chains {
+				delete(b.chains, c.Name)
+			}
+		}
+		if u.New != nil {
+			for _, c := range u.New.Chains {
+				b.chains[c.Name] = true
+			}
 		}
 	}
-	return intact, nil
+	b.hairpin, b.needFull = hairpin, false
+	b.log.Debug("partial sync", "changed", len(ups))
+	return nil
+}
+
+// builtinChains lists the built-in chains holding Jumps, in order.
+func builtinChains() [][2]string {
+	var out [][2]string
+	for _, j := range Jumps {
+		if k := [2]string{j.Table, j.Chain}; !slices.Contains(out, k) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// listChain returns the rules of one built-in chain as `iptables -S`
+// prints them. Listing one chain is cheap however large the table is, while
+// `iptables -C` would make iptables-nft read every rule of the table.
+func (b *Backend) listChain(ctx context.Context, table, chain string) ([]string, error) {
+	out, err := b.run(ctx, "", "iptables", "-w", "-t", table, "-S", chain)
+	if err != nil {
+		return nil, err
+	}
+	return strings.Split(strings.TrimSpace(out), "\n"), nil
+}
+
+func jumpRule(chain, target string) string { return "-A " + chain + " -j " + target }
+
+// intact is the canary of partial syncs: the jumps into nat
+// MOOR-POSTROUTING and filter MOOR-SERVICES must still be there. A flush of
+// either table (or a firewall reload rewriting the built-in chains) removes
+// them. Other external edits are repaired by the periodic full resync.
+func (b *Backend) intact(ctx context.Context) bool {
+	checks := []struct{ table, chain, target string }{
+		{"nat", "POSTROUTING", ChainPostrouting},
+		{"filter", "INPUT", ChainServices},
+	}
+	ok := make([]bool, len(checks))
+	var wg sync.WaitGroup
+	for i, c := range checks {
+		wg.Go(func() {
+			rules, err := b.listChain(ctx, c.table, c.chain)
+			ok[i] = err == nil && slices.Contains(rules, jumpRule(c.chain, c.target))
+		})
+	}
+	wg.Wait()
+	return !slices.Contains(ok, false)
+}
+
+// ensureJumps inserts the missing jumps from built-in chains.
+func (b *Backend) ensureJumps(ctx context.Context) error {
+	for _, tc := range builtinChains() {
+		rules, err := b.listChain(ctx, tc[0], tc[1])
+		if err != nil {
+			return err
+		}
+		for _, j := range Jumps {
+			if j.Table != tc[0] || j.Chain != tc[1] || slices.Contains(rules, jumpRule(j.Chain, j.Target)) {
+				continue
+			}
+			if _, err := b.run(ctx, "", "iptables", "-w", "-t", j.Table, "-I", j.Chain, "-j", j.Target); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // existingChains lists MOOR- per-service chains in the nat table (leftovers
@@ -172,58 +300,70 @@ func (b *Backend) existingChains(ctx context.Context) (map[string]bool, error) {
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
 		name, _, _ := strings.Cut(strings.TrimPrefix(sc.Text(), ":"), " ")
-		if strings.HasPrefix(sc.Text(), ":MOOR-") && isServiceChain(name) {
+		if strings.HasPrefix(sc.Text(), ":MOOR-") && Owned(name) && !fixedChain(name) {
 			chains[name] = true
 		}
 	}
 	return chains, sc.Err()
 }
 
-func isServiceChain(name string) bool {
-	for _, p := range []string{"MOOR-SVC-", "MOOR-SEP-", "MOOR-EXT-"} {
-		if strings.HasPrefix(name, p) {
-			return true
-		}
+func fixedChain(name string) bool {
+	switch name {
+	case ChainServices, ChainNodePorts, ChainExternal, ChainPostrouting, ChainMarkMasq:
+		return true
 	}
 	return false
 }
 
-// Cleanup removes the jumps and every MOOR- chain in nat and filter.
+// Cleanup removes the jumps from the built-in chains and every chain this
+// backend owns (see Owned) in nat and filter, including leftovers of
+// earlier runs, in one iptables-restore. Nothing installed is no error.
 func (b *Backend) Cleanup(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for _, j := range Jumps {
-		for {
-			if _, err := b.run(ctx, "", "iptables", "-w", "-t", j.Table, "-D", j.Chain, "-j", j.Target); err != nil {
-				break
-			}
-		}
-	}
 	var text strings.Builder
 	for _, table := range []string{"nat", "filter"} {
 		out, err := b.run(ctx, "", "iptables-save", "-t", table)
 		if err != nil {
 			return err
 		}
-		var names []string
+		var names, jumps []string
 		for _, l := range strings.Split(out, "\n") {
-			if strings.HasPrefix(l, ":MOOR-") {
-				name, _, _ := strings.Cut(l[1:], " ")
-				names = append(names, name)
+			if name, ok := strings.CutPrefix(l, ":"); ok {
+				if name, _, _ = strings.Cut(name, " "); Owned(name) {
+					names = append(names, name)
+				}
+				continue
 			}
+			for _, j := range Jumps {
+				if j.Table == table && l == jumpRule(j.Chain, j.Target) {
+					jumps = append(jumps, "-D"+strings.TrimPrefix(l, "-A"))
+				}
+			}
+		}
+		if len(names)+len(jumps) == 0 {
+			continue
 		}
 		fmt.Fprintf(&text, "*%s\n", table)
 		for _, n := range names {
 			fmt.Fprintf(&text, ":%s - [0:0]\n", n)
+		}
+		for _, j := range jumps {
+			fmt.Fprintln(&text, j)
 		}
 		for _, n := range names {
 			fmt.Fprintf(&text, "-X %s\n", n)
 		}
 		text.WriteString("COMMIT\n")
 	}
-	if _, err := b.run(ctx, text.String(), "iptables-restore", "-w", "--noflush"); err != nil {
-		return err
+	if text.Len() > 0 {
+		if _, err := b.run(ctx, text.String(), "iptables-restore", "-w", "--noflush"); err != nil {
+			return fmt.Errorf("removing moor's service rules: %w", err)
+		}
 	}
-	b.applied, b.chains, b.needFull = nil, nil, true
+	b.hairpin, b.chains, b.needFull = nil, nil, true
 	return nil
 }

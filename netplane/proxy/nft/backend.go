@@ -24,9 +24,9 @@ type Backend struct {
 	now  func() time.Time
 
 	mu       sync.Mutex
-	applied  map[string]*Fragment // service key → what the kernel has
-	hairpin  map[netip.Addr]int   // endpoint IP → services using it
-	selects  map[int]bool         // select chains present (see Fragment.Selects)
+	cache    proxy.Cache[*Fragment] // services last synced, with their fragments
+	hairpin  map[netip.Addr]int     // endpoint IP → services using it
+	selects  map[int]bool           // select chains present (see Fragment.Selects)
 	needFull bool
 	lastFull time.Time
 	cc       *nftables.Conn // lasting netlink connection, dialed on first use
@@ -53,20 +53,28 @@ func New(cfg proxy.Config) (*Backend, error) {
 // Name returns "nftables".
 func (b *Backend) Name() string { return string(proxy.KindNFTables) }
 
-// Sync sorts t in place and programs it. The first sync, a sync after an
-// error, one after ResyncPeriod, and one finding the table flushed or
-// deleted from outside replace the whole table; otherwise only the services
-// whose hash changed are sent. Everything goes in one netlink batch.
+// Sync sorts t in place and programs it. Only the services that differ
+// from the last sync are validated and rendered (see proxy.Cache). The
+// first sync, a sync after an error, one after ResyncPeriod, and one
+// finding the table flushed or deleted from outside replace the whole
+// table; otherwise only the changed services' objects are sent, and a
+// failed partial sync is retried as a full one. Everything goes in one
+// netlink batch.
 func (b *Backend) Sync(ctx context.Context, t *proxy.Table) (err error) {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := t.Validate(b.cfg.NodePortMin, b.cfg.NodePortMax); err != nil {
-		return err
-	}
-	t.Sort()
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	d, err := b.cache.Diff(t, b.cfg.NodePortMin, b.cfg.NodePortMax)
+	if err != nil {
+		return err
+	}
+	for i := range d.Changes {
+		if ch := &d.Changes[i]; ch.New != nil {
+			ch.Val = RenderService(ch.New, b.opts)
+		}
+	}
 	cc, done, err := b.conn()
 	if err != nil {
 		return err
@@ -77,15 +85,33 @@ func (b *Backend) Sync(ctx context.Context, t *proxy.Table) (err error) {
 		b.log.Warn("table moor was changed from outside; resyncing fully")
 		full = true
 	}
-	if full {
-		return b.syncFull(cc, t)
+	if !full {
+		if err = b.syncPartial(cc, d); err == nil {
+			b.cache.Commit(d)
+			return nil
+		}
+		b.log.Warn("partial sync failed; resyncing fully", "err", err)
+		b.closeConn() // the failed batch may have left answers unread
+		if cc, _, err = b.conn(); err != nil {
+			return err
+		}
 	}
-	return b.syncPartial(cc, t)
+	if err = b.syncFull(cc, d); err != nil {
+		return err
+	}
+	b.cache.Commit(d)
+	return nil
 }
 
-func (b *Backend) syncFull(cc *nftables.Conn, t *proxy.Table) error {
+func (b *Backend) syncFull(cc *nftables.Conn, d *proxy.Delta[*Fragment]) error {
 	start := b.now()
-	rs := Render(t, b.opts)
+	rs := Base()
+	for _, f := range d.Values() {
+		if f != nil {
+			rs.Services = append(rs.Services, f)
+		}
+	}
+	rs.Selects = SelectChains(rs.Services, b.opts)
 	a := newBatch(cc)
 	if err := a.full(rs); err != nil {
 		return err
@@ -94,11 +120,9 @@ func (b *Backend) syncFull(cc *nftables.Conn, t *proxy.Table) error {
 	if err := cc.Flush(); err != nil {
 		return fmt.Errorf("nft: replacing table %s: %w", TableName, err)
 	}
-	b.applied = make(map[string]*Fragment, len(rs.Services))
 	b.hairpin = map[netip.Addr]int{}
 	b.selects = map[int]bool{}
 	for _, f := range rs.Services {
-		b.applied[f.Key] = f
 		for _, n := range f.Selects {
 			b.selects[n] = true
 		}
@@ -111,24 +135,11 @@ func (b *Backend) syncFull(cc *nftables.Conn, t *proxy.Table) error {
 	return nil
 }
 
-func (b *Backend) syncPartial(cc *nftables.Conn, t *proxy.Table) error {
-	seen := make(map[string]bool, len(t.Services))
+func (b *Backend) syncPartial(cc *nftables.Conn, d *proxy.Delta[*Fragment]) error {
 	var changes []change
-	for i := range t.Services {
-		s := &t.Services[i]
-		old := b.applied[s.Key()]
-		if s.Headless() || len(s.Ports) == 0 {
-			continue
-		}
-		seen[s.Key()] = true
-		if old != nil && old.Hash == s.Hash() {
-			continue
-		}
-		changes = append(changes, change{Old: old, New: RenderService(s, b.opts)})
-	}
-	for key, f := range b.applied {
-		if !seen[key] {
-			changes = append(changes, change{Old: f})
+	for _, ch := range d.Changes {
+		if ch.Old != nil || ch.Val != nil {
+			changes = append(changes, change{Old: ch.Old, New: ch.Val})
 		}
 	}
 	if len(changes) == 0 {
@@ -178,13 +189,6 @@ func (b *Backend) syncPartial(cc *nftables.Conn, t *proxy.Table) error {
 	if err := cc.Flush(); err != nil {
 		return fmt.Errorf("nft: updating %d services in table %s: %w", len(changes), TableName, err)
 	}
-	for _, c := range changes {
-		if c.New != nil {
-			b.applied[c.New.Key] = c.New
-		} else {
-			delete(b.applied, c.Old.Key)
-		}
-	}
 	for h, d := range refs {
 		if b.hairpin[h] += d; b.hairpin[h] <= 0 {
 			delete(b.hairpin, h)
@@ -227,7 +231,7 @@ func (b *Backend) Cleanup(ctx context.Context) (err error) {
 	if err := cc.Flush(); err != nil {
 		return fmt.Errorf("nft: deleting table %s: %w", TableName, err)
 	}
-	b.applied, b.hairpin, b.selects, b.needFull = nil, nil, nil, true
+	b.hairpin, b.selects, b.needFull = nil, nil, true
 	b.closeConn()
 	return nil
 }

@@ -106,9 +106,9 @@ type MapDecl struct {
 
 // Fragment is everything one service owns; partial syncs replace fragments.
 type Fragment struct {
-	Key, Hash string
-	Chains    []*Chain
-	Elements  []Element
+	Key      string
+	Chains   []*Chain
+	Elements []Element
 	// Selects lists the endpoint counts N whose shared select chains the
 	// fragment's elements jump to.
 	Selects []int

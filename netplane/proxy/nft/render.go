@@ -128,7 +128,7 @@ func RenderService(s *proxy.Service, o Options) *Fragment {
 	if s.Headless() || len(s.Ports) == 0 {
 		return nil
 	}
-	f := &Fragment{Key: s.Key(), Hash: s.Hash()}
+	f := &Fragment{Key: s.Key()}
 	var hairpin []netip.Addr
 	for i := range s.Ports {
 		p := &s.Ports[i]

@@ -22,6 +22,12 @@ type Harness struct {
 	// Leftover returns what of the backend's rules remains in the node
 	// namespace ("" when nothing), checked after Cleanup.
 	Leftover func(t *testing.T, nodeNS string) string
+	// Dump returns the backend's rules in the node namespace in a
+	// canonical form: equal for equal rules however they were applied
+	// (element and shared-chain order may differ). Dynamic state (affinity
+	// entries) and what partial syncs may leave by design (unused shared
+	// chains) are left out.
+	Dump func(t *testing.T, nodeNS string) string
 }
 
 const targetPort = 8080
@@ -81,6 +87,16 @@ func RunSuite(t *testing.T, h Harness) {
 	sticky.SessionAffinity = proxy.AffinityClientIP
 	all := []proxy.Service{web, one, empty, hairpin, headless, sticky}
 
+	t.Run("cleanup with nothing installed", func(t *testing.T) {
+		for range 2 {
+			if err := b.Cleanup(ctx); err != nil {
+				t.Fatalf("cleanup: %v", err)
+			}
+		}
+		if left := h.Leftover(t, topo.Node); left != "" {
+			t.Errorf("cleanup of nothing left:\n%s", left)
+		}
+	})
 	t.Run("vip reaches endpoint tcp and udp", func(t *testing.T) {
 		sync(t, all...)
 		want := PodIPs[1] + ":8080"
@@ -169,14 +185,43 @@ func RunSuite(t *testing.T, h Harness) {
 	})
 	t.Run("cleanup removes everything", func(t *testing.T) {
 		sync(t, all...)
-		if err := b.Cleanup(ctx); err != nil {
-			t.Fatalf("cleanup: %v", err)
+		for range 2 { // idempotent
+			if err := b.Cleanup(ctx); err != nil {
+				t.Fatalf("cleanup: %v", err)
+			}
 		}
 		if left := h.Leftover(t, topo.Node); left != "" {
 			t.Errorf("left after cleanup:\n%s", left)
 		}
 		if _, err := AskT(topo.Client, "tcp", "", "10.96.0.11:80", 300*time.Millisecond); err == nil {
 			t.Error("service still answers after cleanup")
+		}
+		sync(t, all...)
+		reach(t, topo.Client, "tcp", "", "10.96.0.11:80")
+	})
+	t.Run("partial syncs end where a full sync does", func(t *testing.T) {
+		if h.Dump == nil {
+			t.Skip("the harness cannot dump rules")
+		}
+		// A second node gets every table by a full sync of a new backend.
+		other := Setup(t)
+		ocfg := cfg
+		ocfg.NetNSPath = other.Node
+		svcs := all
+		sync(t, svcs...)
+		m := NewMutator(7)
+		for step := range 40 {
+			var what string
+			svcs, what = m.Mutate(svcs)
+			sync(t, CopyServices(svcs)...)
+			fresh := h.New(t, ocfg)
+			if err := fresh.Sync(ctx, &proxy.Table{Services: CopyServices(svcs)}); err != nil {
+				t.Fatalf("step %d (%s): full sync: %v", step, what, err)
+			}
+			closeBackend(fresh)
+			if got, want := h.Dump(t, topo.Node), h.Dump(t, other.Node); got != want {
+				t.Fatalf("step %d (%s): after partial syncs:\n%s\nafter a full sync:\n%s", step, what, got, want)
+			}
 		}
 		sync(t, all...)
 		reach(t, topo.Client, "tcp", "", "10.96.0.11:80")
