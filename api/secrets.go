@@ -43,8 +43,20 @@ const (
 	// name, the newest version any node reported. A new version changes
 	// the pod template, so a Deployment rolls its pods as for any template
 	// change; the agent starts such a pod with at least these versions.
+	//
+	// In detail: only KV Secrets are listed (a lease is per node; a plain
+	// Secret changes with its commit). A pinned Secret's version is its
+	// pin, known at commit time. Version 0 means no node has read the
+	// Secret yet: the agent reads it and reports the version, and the next
+	// document names it (the agent may wait for that document rather than
+	// start the pod twice). A bare Pod's UID changes with the versions; a
+	// Job pod's does not (it runs to completion with what it started with).
 	AnnotationSecretVersions = "moor.dev/secret-versions"
 )
+
+// PathSecrets lists the Secrets of the deployed commit with what the nodes
+// read of them, never values.
+const PathSecrets = "/v1/secrets" // GET → []SecretView (admin)
 
 // Vault engines of SecretRef.
 const (

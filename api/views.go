@@ -17,10 +17,74 @@ type PodView struct {
 	Commit string `json:"commit"`
 }
 
-// DeploymentView is a Deployment with the status moor computed.
+// DeploymentView is a Deployment with the status moor computed. Its
+// status has kubectl's columns: READY is readyReplicas/spec.replicas,
+// UP-TO-DATE updatedReplicas (pods of the current revision its nodes
+// report), AVAILABLE availableReplicas (pods of any revision ready for
+// minReadySeconds); the Available and Progressing conditions are set as
+// Kubernetes sets them.
 type DeploymentView struct {
 	Deployment appsv1.Deployment `json:"deployment"`
 	Commit     string            `json:"commit"`
+	// Rollout is where the Deployment's rollout stands, as `kubectl
+	// rollout status` tells it.
+	Rollout DeploymentRollout `json:"rollout"`
+}
+
+// Rollout states of a Deployment (DeploymentRollout.State).
+const (
+	// RolloutProgressing: pods of the current revision are still being
+	// created or becoming available, or old pods are still running.
+	RolloutProgressing = "Progressing"
+	// RolloutComplete: every replica runs the current revision and is
+	// available, and no old pod is left.
+	RolloutComplete = "Complete"
+	// RolloutPaused: spec.paused holds the rollout; nothing new is rolled
+	// out until it is removed.
+	RolloutPaused = "Paused"
+	// RolloutFailed: the rollout made no progress for
+	// spec.progressDeadlineSeconds (600 by default). It still goes on;
+	// the state changes as soon as it progresses.
+	RolloutFailed = "ProgressDeadlineExceeded"
+)
+
+// DeploymentRollout is a Deployment's rollout: enough for `moor rollout
+// status deployment/NAME` to print Message until State is Complete (exit
+// 0) or ProgressDeadlineExceeded (exit 1).
+type DeploymentRollout struct {
+	// State is one of the Rollout* constants.
+	State string `json:"state"`
+	// Message is the sentence kubectl prints, without a trailing newline,
+	// e.g. `Waiting for deployment "web" rollout to finish: 1 out of 3 new
+	// replicas have been updated...` or `deployment "web" successfully
+	// rolled out`.
+	Message string `json:"message"`
+	// Waiting is the number of pods Message waits for: new replicas not
+	// yet created or reported, old replicas pending termination, or
+	// updated replicas not yet available; 0 when Complete.
+	Waiting int32 `json:"waiting"`
+	// Revision is the pod-template-hash of the revision being rolled out
+	// to; empty when a Deployment paused from the start has none.
+	Revision string `json:"revision,omitempty"`
+	// Revisions are the revisions that still have pods, oldest first; the
+	// last is the current one.
+	Revisions []RevisionView `json:"revisions,omitempty"`
+}
+
+// RevisionView is one revision (pod template) of a Deployment and its
+// pods, like one ReplicaSet in `kubectl get replicasets`.
+type RevisionView struct {
+	// Hash is the pod-template-hash in its pods' names and labels.
+	Hash string `json:"hash"`
+	// Images are the images of its containers, in order.
+	Images []string `json:"images,omitempty"`
+	// Replicas is how many pods of it are planned; Ready and Available
+	// how many of those are ready and available.
+	Replicas  int32 `json:"replicas"`
+	Ready     int32 `json:"ready"`
+	Available int32 `json:"available"`
+	// Current is set on the revision being rolled out to.
+	Current bool `json:"current,omitempty"`
 }
 
 // NodeView is a registered node.
@@ -117,4 +181,43 @@ type SyncResponse struct {
 	State   string   `json:"state"`
 	Changed bool     `json:"changed"`
 	Errors  []string `json:"errors,omitempty"`
+}
+
+// SecretView is a Secret of the deployed commit as the CLI shows it:
+// where its values live and what each node that uses it read. It never
+// holds values, not even those of a plain Secret.
+type SecretView struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	// Type is the Secret type: "Opaque" or "kubernetes.io/dockerconfigjson".
+	Type string `json:"type"`
+	// Vault is where the values live: engine, path, pinned version and
+	// key mapping. Nil for a plain Secret.
+	Vault *VaultSource `json:"vault,omitempty"`
+	// PlainKeys are the key names of a plain Secret (data and stringData,
+	// accepted only by development servers), sorted.
+	PlainKeys []string `json:"plainKeys,omitempty"`
+	// Commit is the commit the Secret was read from.
+	Commit string `json:"commit"`
+	// Nodes are the nodes whose pods use the Secret, and nodes that still
+	// report it, sorted by name.
+	Nodes []SecretNodeView `json:"nodes,omitempty"`
+}
+
+// SecretNodeView is one node's view of a Secret: the pods there that use
+// it and what the node last reported reading. The report fields are zero
+// while the node has not reported the Secret.
+type SecretNodeView struct {
+	Node string `json:"node"`
+	// Pods are the names of the pods planned on the node that use the
+	// Secret, sorted; empty when the node reports a Secret its pods no
+	// longer use.
+	Pods []string `json:"pods,omitempty"`
+	// Version, Keys, LeaseExpires, ReadAt and Error are as in
+	// SecretStatus.
+	Version      int64     `json:"version,omitempty"`
+	Keys         []string  `json:"keys,omitempty"`
+	LeaseExpires time.Time `json:"leaseExpires,omitzero"`
+	ReadAt       time.Time `json:"readAt,omitzero"`
+	Error        string    `json:"error,omitempty"`
 }

@@ -18,6 +18,7 @@ type viewReader interface {
 	Services(ctx context.Context) ([]api.ServiceView, error)
 	Jobs(ctx context.Context) ([]api.JobView, error)
 	CronJobs(ctx context.Context) ([]api.CronJobView, error)
+	Secrets(ctx context.Context) ([]api.SecretView, error)
 }
 
 // kind is a resource type `moor get` knows.
@@ -31,6 +32,7 @@ const (
 	kindService
 	kindJob
 	kindCronJob
+	kindSecret
 )
 
 // kindInfo describes how a resource type is named and scoped.
@@ -52,10 +54,11 @@ var kinds = map[kind]kindInfo{
 	kindService:    {Resource: "services", Prefix: "service", Namespaced: true, Aliases: []string{"services", "service", "svc"}},
 	kindJob:        {Resource: "jobs.batch", Prefix: "job.batch", Namespaced: true, Aliases: []string{"jobs", "job", "jobs.batch", "job.batch"}},
 	kindCronJob:    {Resource: "cronjobs.batch", Prefix: "cronjob.batch", Namespaced: true, Aliases: []string{"cronjobs", "cronjob", "cj", "cronjobs.batch", "cronjob.batch"}},
+	kindSecret:     {Resource: "secrets", Prefix: "secret", Namespaced: true, Aliases: []string{"secrets", "secret"}},
 }
 
 // kindNames is the help text listing the known types.
-const kindNames = "pods (po), deployments (deploy), services (svc), jobs, cronjobs (cj), nodes (no), commits (commit)"
+const kindNames = "pods (po), deployments (deploy), services (svc), jobs, cronjobs (cj), secrets, nodes (no), commits (commit)"
 
 func parseKind(s string) (kind, error) {
 	s = strings.ToLower(s)

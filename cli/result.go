@@ -21,10 +21,11 @@ type result struct {
 	Services    []api.ServiceView
 	Jobs        []api.JobView
 	CronJobs    []api.CronJobView
+	Secrets     []api.SecretView
 }
 
 func (r *result) len() int {
-	return len(r.Pods) + len(r.Deployments) + len(r.Nodes) + len(r.Commits) + len(r.Services) + len(r.Jobs) + len(r.CronJobs)
+	return len(r.Pods) + len(r.Deployments) + len(r.Nodes) + len(r.Commits) + len(r.Services) + len(r.Jobs) + len(r.CronJobs) + len(r.Secrets)
 }
 
 func (r *result) table(o tableOptions) table {
@@ -39,13 +40,16 @@ func (r *result) table(o tableOptions) table {
 		return serviceTable(r.Services, o)
 	case kindJob, kindCronJob:
 		return r.batchTable(o)
+	case kindSecret:
+		return secretTable(r.Secrets, o)
 	}
 	return commitTable(r.Commits, o)
 }
 
 func (r *result) objects() []any {
 	return slices.Concat(mapTo(r.Pods, podObject), mapTo(r.Deployments, deploymentObject),
-		mapTo(r.Nodes, nodeObject), mapTo(r.Commits, commitObject), mapTo(r.Services, serviceObject), r.batchObjects())
+		mapTo(r.Nodes, nodeObject), mapTo(r.Commits, commitObject), mapTo(r.Services, serviceObject), r.batchObjects(),
+		mapTo(r.Secrets, secretObject))
 }
 
 // names are "TYPE/NAME" as -o name prints them.
@@ -56,7 +60,8 @@ func (r *result) names() []string {
 		mapTo(r.Deployments, func(v api.DeploymentView) string { return p + v.Deployment.Name }),
 		mapTo(r.Nodes, func(v api.NodeView) string { return p + v.Name }),
 		mapTo(r.Commits, func(v api.CommitView) string { return p + v.SHA }),
-		mapTo(r.Services, func(v api.ServiceView) string { return p + v.Service.Name }), r.batchNames(p))
+		mapTo(r.Services, func(v api.ServiceView) string { return p + v.Service.Name }), r.batchNames(p),
+		mapTo(r.Secrets, func(v api.SecretView) string { return p + v.Name }))
 }
 
 func mapTo[T, U any](in []T, f func(T) U) []U {
@@ -84,6 +89,8 @@ func fetch(ctx context.Context, r viewReader, q query, namespace string) (result
 		res.Services, err = r.Services(ctx)
 	case kindJob, kindCronJob:
 		err = fetchBatch(ctx, r, &res)
+	case kindSecret:
+		res.Secrets, err = r.Secrets(ctx)
 	}
 	var ae *APIError
 	if errors.As(err, &ae) {
@@ -123,6 +130,8 @@ func selectResult(r *result, names []string, namespace string) []error {
 		return missing
 	case kindJob, kindCronJob:
 		return selectBatch(r, names, namespace)
+	case kindSecret:
+		return selectSecrets(r, names, namespace)
 	case kindNode:
 		key := func(v api.NodeView) (string, string) { return "", v.Name }
 		r.Nodes = sortByKey(r.Nodes, key)

@@ -116,7 +116,7 @@ func TestWalkingSkeleton(t *testing.T) {
 	v2 := running(e.containers())
 
 	// Push an invalid manifest → rejected with a visible error; pods untouched.
-	bad := e.push("broken", map[string]string{"bad.yaml": "apiVersion: v1\nkind: Pod\nmetadata: {name: bad}\nspec:\n  containers:\n  - name: x\n    image: y\n    livenessProbe: {exec: {command: [\"true\"]}}\n"})
+	bad := e.push("broken", map[string]string{"bad.yaml": "apiVersion: v1\nkind: Pod\nmetadata: {name: bad}\nspec:\n  containers:\n  - name: x\n    image: y\n    livenessProbe: {grpc: {port: 9000}}\n"})
 	if out, err := e.cli("sync"); err == nil {
 		t.Fatalf("sync of an invalid commit succeeded: %s", out)
 	}

@@ -298,6 +298,11 @@ func (a *Agent) pullLoop(ctx context.Context) {
 	a.mu.Lock()
 	a.client = c
 	a.mu.Unlock()
+	// Sessions (moor logs) reach the node over its own outbound
+	// connection: the server cannot dial nodes behind NAT.
+	var sessions sync.WaitGroup
+	defer sessions.Wait()
+	sessions.Go(func() { a.serveSessions(ctx, c) })
 	signal(a.reportNow)
 	failures = 0
 	for ctx.Err() == nil {

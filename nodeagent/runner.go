@@ -43,6 +43,10 @@ func (r *runner) run(ctx context.Context, a action) outcome {
 			return outcome{Err: &waitingError{Reason: reasonRunContainerError,
 				Err: fmt.Errorf("remove exited container %s before its restart: %w", a.ID, err)}}
 		}
+		// Keep the finished run's log for `moor logs --previous`.
+		if err := rotateLog(r.logDir, a.ID); err != nil {
+			r.log.Warn("the previous run's log is lost", "container", a.ID, "err", err)
+		}
 		out := r.create(ctx, a)
 		out.Removed = true
 		return out

@@ -67,6 +67,9 @@ func newRoot() *cobra.Command {
 		cli.NewGetCommand(streams),
 		cli.NewSyncCommand(streams),
 		cli.NewCreateCommand(streams),
+		cli.NewLogsCommand(streams),
+		cli.NewDescribeCommand(streams),
+		cli.NewRolloutCommand(streams),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version of moor",

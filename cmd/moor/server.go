@@ -43,6 +43,7 @@ func newServerCommand(logs *logOptions) *cobra.Command {
 	f.StringVar(&cfg.Source.URL, "repo", "", "Git repository URL (file://, https://, ssh:// or git@host:path)")
 	f.StringVar(&cfg.Source.Branch, "branch", "main", "branch to follow")
 	f.StringVar(&cfg.Source.Path, "path", "", "directory inside the repository holding the manifests")
+	f.BoolVar(&cfg.AllowPlainSecrets, "allow-plain-secrets", false, "DEVELOPMENT ONLY: accept Secrets with data or stringData and send their values to the nodes (the values sit in Git and in the server's state); without it every Secret must name a Vault path")
 	f.StringVar(&cfg.Source.TokenFile, "token-file", "", "file holding an HTTPS access token for the repository")
 	f.StringVar(&cfg.Source.Username, "username", "", "HTTPS user name to send with the token")
 	f.StringVar(&cfg.Source.SSHKeyFile, "ssh-key", "", "private key file for ssh repositories")

@@ -30,6 +30,13 @@
 // the controller deletes the pods; it should keep the finished status while
 // the manifest stays in Git, or the Job would run again.
 //
+// Status times come from the pods as their nodes report them, so that
+// kubectl's DURATION (completionTime - startTime) is the pods' time, not
+// the planner's: startTime is the earliest status.startTime of the Job's
+// pods since it was last resumed (the time it was first planned until a
+// node reports one), completionTime the latest finish of its succeeded
+// pods; both are capped at Now against node clocks running ahead.
+//
 // Immutability: like Kubernetes, the pod template, completions, completion
 // mode and selector of an existing Job cannot change. CheckJobUpdate rejects
 // such an edit at commit time with "field is immutable" naming the field;

@@ -32,8 +32,12 @@ type PodState struct {
 	// RestartCount is the sum of the pod's container restarts; under
 	// restartPolicy OnFailure they count toward backoffLimit.
 	RestartCount int32
-	// FinishedAt is when the pod reached Succeeded or Failed.
+	// FinishedAt is when the pod reached Succeeded or Failed: when its
+	// last container terminated, as its node reported.
 	FinishedAt time.Time
+	// StartedAt is the pod's status.startTime as its node reported it
+	// (when the node took the pod on); zero when unknown.
+	StartedAt time.Time
 }
 
 // JobInput is everything PlanJob needs.
@@ -219,6 +223,9 @@ func (p *jobPlan) run() {
 	if c := p.conditionIndex(batchv1.JobSuspended); c >= 0 && p.res.Status.Conditions[c].Status == corev1.ConditionTrue {
 		p.setCondition(batchv1.JobSuspended, corev1.ConditionFalse, ReasonJobResumed, "Job resumed")
 	}
+	if start, ok := p.podsStarted(); ok {
+		p.res.Status.StartTime = &metav1.Time{Time: start}
+	}
 	p.countStatus()
 	active := 0
 	for _, s := range p.slots {
@@ -234,7 +241,7 @@ func (p *jobPlan) run() {
 	switch {
 	case p.complete(active):
 		p.stopAll()
-		p.res.Status.CompletionTime = &metav1.Time{Time: now}
+		p.res.Status.CompletionTime = &metav1.Time{Time: p.podsFinished()}
 		p.setCondition(batchv1.JobComplete, corev1.ConditionTrue,
 			batchv1.JobReasonCompletionsReached, "Reached expected number of succeeded pods")
 	case p.failed+p.restarts > backoffLimit:
@@ -251,6 +258,49 @@ func (p *jobPlan) run() {
 			p.requeue(deadline.Sub(now))
 		}
 	}
+}
+
+// podsStarted is when the Job's pods started, as their nodes reported:
+// the earliest status.startTime of its pods since it was last resumed,
+// at most Now. ok is false before any pod reported one; the Job then
+// keeps the time it was first planned.
+func (p *jobPlan) podsStarted() (start time.Time, ok bool) {
+	var since time.Time
+	if c := p.conditionIndex(batchv1.JobSuspended); c >= 0 {
+		since = p.res.Status.Conditions[c].LastTransitionTime.Time
+	}
+	for name := range p.known {
+		t := p.observed[name].StartedAt
+		if t.IsZero() || t.Before(since) {
+			continue
+		}
+		if !ok || t.Before(start) {
+			start, ok = t, true
+		}
+	}
+	if ok && start.After(p.in.Now) {
+		start = p.in.Now // a node clock ahead of ours
+	}
+	return start, ok
+}
+
+// podsFinished is when the Job completed, as its nodes reported: the
+// latest finish of its succeeded pods, within [StartTime, Now]; Now when
+// no pod reported one.
+func (p *jobPlan) podsFinished() time.Time {
+	var end time.Time
+	for name := range p.known {
+		if st := p.observed[name]; st.Phase == corev1.PodSucceeded && st.FinishedAt.After(end) {
+			end = st.FinishedAt
+		}
+	}
+	if end.IsZero() || end.After(p.in.Now) {
+		return p.in.Now
+	}
+	if s := p.res.Status.StartTime; s != nil && end.Before(s.Time) {
+		return s.Time
+	}
+	return end
 }
 
 // complete: all completions succeeded, or, for a work queue (no

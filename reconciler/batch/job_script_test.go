@@ -108,7 +108,8 @@ func (w *world) plan(now time.Time) string {
 }
 
 // report records an agent's report: `report <index>/<attempt> <Phase>
-// [restarts=N] [at=<time>]`.
+// [restarts=N] [at=<time>] [started=<time>]`; at is when the pod
+// finished, started its status.startTime.
 func (w *world) report(label string, phase corev1.PodPhase, args map[string]string) string {
 	var idx, attempt int
 	if _, err := fmt.Sscanf(label, "%d/%d", &idx, &attempt); err != nil {
@@ -121,6 +122,9 @@ func (w *world) report(label string, phase corev1.PodPhase, args map[string]stri
 	}
 	if v, ok := args["at"]; ok {
 		st.FinishedAt = w.time(v)
+	}
+	if v, ok := args["started"]; ok {
+		st.StartedAt = w.time(v)
 	}
 	w.pods[name] = st
 	w.labels[name] = label

@@ -113,7 +113,7 @@ func (c *Controller) putBatchStates(ctx context.Context, jobs map[string]planner
 // manifestOptions are the validation options of a new commit: the Jobs
 // the server accepted earlier keep their immutable fields.
 func (c *Controller) manifestOptions(ctx context.Context) (manifest.Options, error) {
-	opts := c.cfg.Network.ManifestOptions()
+	opts := c.baseManifestOptions()
 	jobs, _, err := c.batchStates(ctx)
 	if err != nil {
 		return manifest.Options{}, err

@@ -36,6 +36,10 @@ type Config struct {
 	// Network is the cluster network: pod and service CIDRs, node port
 	// range. Zero fields take their defaults.
 	Network planner.NetworkConfig
+	// AllowPlainSecrets accepts Secrets with data or stringData and sends
+	// their values to the nodes. Development only: see
+	// manifest.Options.AllowPlainSecrets.
+	AllowPlainSecrets bool
 	// OnSync, when set, is told the outcome and duration of every Sync
 	// (metrics, readiness).
 	OnSync func(res api.SyncResponse, err error, took time.Duration)
@@ -97,6 +101,10 @@ type Controller struct {
 	track *tracker   // the deployed commit's progress; nil before the first
 
 	batch batchRuntime // Job and CronJob bookkeeping (see batch.go)
+
+	// rollouts are the Deployment states last persisted, encoded; nil
+	// when unknown. Guarded by planMu (see deployments.go).
+	rollouts map[string][]byte
 }
 
 // New creates a controller. Call Restore before serving requests.
@@ -132,7 +140,7 @@ func (c *Controller) Restore(ctx context.Context) error {
 		c.log.Warn("cannot reload deployed commit; waiting for the next fetch", "commit", sha, "err", err)
 		return nil
 	}
-	objs, err := manifest.LoadWithOptions(files, c.cfg.Network.ManifestOptions())
+	objs, err := manifest.LoadWithOptions(files, c.baseManifestOptions())
 	if err != nil {
 		return fmt.Errorf("reload deployed commit %s: %w", sha, err)
 	}
@@ -305,6 +313,9 @@ func (c *Controller) replan(ctx context.Context) (planTimes, error) {
 	if err := c.putBatchStates(ctx, out.JobStates, out.CronJobStates); err != nil {
 		return planTimes{}, err
 	}
+	if err := c.putDeploymentStates(ctx, out.DeploymentStates); err != nil {
+		return planTimes{}, err
+	}
 	if err := c.notePublished(ctx, out, times.planned); err != nil {
 		return planTimes{}, err
 	}
@@ -367,12 +378,16 @@ func (c *Controller) input(ctx context.Context) (planner.Input, error) {
 	if in.JobStates, in.CronJobStates, err = c.batchStates(ctx); err != nil {
 		return planner.Input{}, err
 	}
+	if in.DeploymentStates, err = c.deploymentStates(ctx); err != nil {
+		return planner.Input{}, err
+	}
 	for _, n := range nodes {
 		in.Nodes = append(in.Nodes, planner.Node{Name: n.Name, Labels: n.Labels, Ready: c.nodeReady(n, now), Address: n.Address})
 	}
 	for node, s := range statuses {
 		in.Status[node] = s.Pods
 	}
+	in.SecretVersions = secretVersions(statuses) // secrets.go
 	return in, nil
 }
 

@@ -36,6 +36,8 @@ type Store interface {
 	ListNodeProgress(ctx context.Context, sha string) ([]store.NodeProgress, error)
 	PutBatchStates(ctx context.Context, s store.BatchStates) error
 	GetBatchStates(ctx context.Context) (store.BatchStates, error)
+	PutDeploymentStates(ctx context.Context, states map[string][]byte) error
+	GetDeploymentStates(ctx context.Context) (map[string][]byte, error)
 }
 
 // Publisher makes a node's document available to its long-poll.

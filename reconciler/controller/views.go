@@ -82,7 +82,8 @@ func (c *Controller) ReportStatus(ctx context.Context, s api.NodeStatus) error {
 	c.endpoints[s.Node] = sig
 	c.mu.Unlock()
 	jobsChanged := c.batchReportChanged(s)
-	if !wasReady || moved || endpointsChanged || jobsChanged {
+	secretsChanged := c.secretReportChanged(s) // secrets.go
+	if !wasReady || moved || endpointsChanged || jobsChanged || secretsChanged {
 		_, err := c.replan(ctx)
 		return err
 	}

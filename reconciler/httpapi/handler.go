@@ -70,6 +70,8 @@ type Config struct {
 	// Batch serves Jobs and CronJobs; without it those endpoints answer
 	// 501 Not Implemented.
 	Batch BatchAdmin
+	// Logs configures `moor logs` and the node sessions carrying it.
+	Logs LogsConfig
 }
 
 // Validate checks the configuration and fills in defaults.
@@ -102,7 +104,7 @@ func (c *Config) Validate() error {
 	if c.Log == nil {
 		c.Log = slog.Default().With("component", "httpapi")
 	}
-	return nil
+	return c.Logs.validate(c.Admin)
 }
 
 // Handler serves the API. Create it with New.
@@ -134,7 +136,7 @@ func New(cfg Config) (*Handler, error) {
 		{"GET " + api.PathCommits, h.admin(list(cfg.Admin.Commits))},
 		{"GET " + api.PathServices, h.admin(list(cfg.Admin.Services))},
 	}
-	for _, r := range append(routes, h.batchRoutes()...) {
+	for _, r := range slices.Concat(routes, h.batchRoutes(), h.logRoutes(), h.secretRoutes()) {
 		h.mux.Handle(r.pattern, h.serve(r.fn))
 	}
 	return h, nil

@@ -45,13 +45,16 @@ var containerFields = fields{
 	"args":            value,
 	"workingDir":      value,
 	"imagePullPolicy": value,
-	"env": fields{
-		"name":      value,
-		"value":     value,
-		"valueFrom": unsupported("not supported by moor yet; set value directly"),
-	},
+	// Secrets: env, envFrom and volumeMounts are in allowlist_secret.go.
+	"env":          envFields,
+	"envFrom":      envFromFields,
+	"volumeMounts": volumeMountFields,
 	// Ports are informational, as in Kubernetes.
 	"ports": fields{"name": value, "containerPort": value, "protocol": value},
+	// Probes: probeFields and their validation are in validate_probe.go.
+	"readinessProbe": probeFields,
+	"livenessProbe":  probeFields,
+	"startupProbe":   probeFields,
 }
 
 // podSpec is a bare Pod's spec.
@@ -61,6 +64,9 @@ var podSpec = fields{
 	"nodeSelector":                  value,
 	"nodeName":                      value,
 	"terminationGracePeriodSeconds": value,
+	// Secrets: volumes and imagePullSecrets are in allowlist_secret.go.
+	"volumes":          volumeFields,
+	"imagePullSecrets": imagePullSecretFields,
 }
 
 // templatePodSpec is spec.template.spec of a workload.
@@ -97,7 +103,14 @@ var deploymentFields = fields{
 		"template":             fields{"metadata": templateMeta, "spec": templatePodSpec},
 		"revisionHistoryLimit": value,
 		"minReadySeconds":      value,
-		"strategy":             unsupported("not supported by moor yet: moor replaces a Deployment's pods when its template changes; remove it"),
+		// Rollouts: strategy, progressDeadlineSeconds and paused are
+		// validated in validate_deployment.go.
+		"strategy": fields{
+			"type":          value,
+			"rollingUpdate": fields{"maxSurge": value, "maxUnavailable": value},
+		},
+		"progressDeadlineSeconds": value,
+		"paused":                  value,
 	},
 	"status": statusField,
 }

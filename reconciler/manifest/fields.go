@@ -27,9 +27,14 @@ type leaf struct{}
 // fields whose default message would not help the user.
 type unsupported string
 
+// rejected is like unsupported but rejects empty values too, for fields
+// whose empty value means something (a volume's emptyDir: {}).
+type rejected string
+
 func (fields) isRule()      {}
 func (leaf) isRule()        {}
 func (unsupported) isRule() {}
+func (rejected) isRule()    {}
 
 // value is the leaf rule.
 var value = leaf{}
@@ -94,6 +99,8 @@ func walkFields(v any, r fields, t reflect.Type, path *field.Path, out *fieldPro
 					out.pruned = true
 					continue
 				}
+				out.keys = append(out.keys, problem{field: pathString(p), msg: string(rr)})
+			case rejected:
 				out.keys = append(out.keys, problem{field: pathString(p), msg: string(rr)})
 			default:
 				if _, ok := known[k]; ok && isEmpty(x[k]) {

@@ -79,4 +79,5 @@ func checkObjects(t *testing.T, objs *Objects) {
 		t.Errorf("deployments not sorted: %v", keys)
 	}
 	checkBatchObjects(t, objs)
+	checkSecretObjects(t, objs)
 }

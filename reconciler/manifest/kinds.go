@@ -29,6 +29,8 @@ var kinds = []kindSpec{
 		func(o *Objects, j *batchv1.Job) { o.Jobs = append(o.Jobs, *j) }),
 	kindOf("batch/v1", "CronJob", true, cronJobFields, validateCronJob,
 		func(o *Objects, c *batchv1.CronJob) { o.CronJobs = append(o.CronJobs, *c) }),
+	kindOf("v1", "Secret", true, secretFields, validateSecret,
+		func(o *Objects, s *corev1.Secret) { o.Secrets = append(o.Secrets, *s) }),
 }
 
 const (

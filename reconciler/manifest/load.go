@@ -319,6 +319,7 @@ func (l *loader) crossCheck() {
 		}
 	}
 	l.crossCheckServices()
+	l.crossCheckSecrets() // crosscheck_secret.go
 }
 
 // crossCheckServices finds two Services claiming the same clusterIP or the

@@ -198,7 +198,7 @@ func TestLoad(t *testing.T) {
 	}, {
 		name:  "empty and comment-only documents are not counted",
 		files: map[string][]byte{"x.yaml": []byte("---\n# only a comment\n---\n\n---\napiVersion: v1\nkind: ReplicationController\n")},
-		want:  "x.yaml: document 0: ReplicationController: kind ReplicationController (v1) is not supported by moor yet; supported kinds: v1 Namespace, v1 Pod, apps/v1 Deployment, v1 Service, batch/v1 Job, batch/v1 CronJob",
+		want:  "x.yaml: document 0: ReplicationController: kind ReplicationController (v1) is not supported by moor yet; supported kinds: v1 Namespace, v1 Pod, apps/v1 Deployment, v1 Service, batch/v1 Job, batch/v1 CronJob, v1 Secret",
 	}, {
 		name:  "content after --- starts the next document",
 		files: map[string][]byte{"x.yaml": []byte(podYAML + "--- {apiVersion: v1, kind: Namespace, metadata: {name: Bad}}\n")},
@@ -231,7 +231,7 @@ func TestLoad(t *testing.T) {
 	}, {
 		name:  "control characters are escaped",
 		files: map[string][]byte{"x.yaml": []byte("apiVersion: v1\nkind: \"Ser\\nvice\"\nmetadata: {name: \"a\\tb\"}\n")},
-		want:  `x.yaml: document 0: Ser\nvice a\tb: kind "Ser\nvice" (v1) is not supported by moor yet; supported kinds: v1 Namespace, v1 Pod, apps/v1 Deployment, v1 Service, batch/v1 Job, batch/v1 CronJob`,
+		want:  `x.yaml: document 0: Ser\nvice a\tb: kind "Ser\nvice" (v1) is not supported by moor yet; supported kinds: v1 Namespace, v1 Pod, apps/v1 Deployment, v1 Service, batch/v1 Job, batch/v1 CronJob, v1 Secret`,
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -16,4 +16,8 @@ type Objects struct {
 	Services    []corev1.Service
 	Jobs        []batchv1.Job
 	CronJobs    []batchv1.CronJob
+	// Secrets carry where their values live in Vault (annotations), never
+	// values, unless Options.AllowPlainSecrets let data through. Type is
+	// defaulted to Opaque.
+	Secrets []corev1.Secret
 }

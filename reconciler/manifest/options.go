@@ -33,6 +33,11 @@ type Options struct {
 	// spec.completionMode and spec.selector, as in Kubernetes: otherwise
 	// the commit is rejected with "field is immutable" at that field.
 	ExistingJobs map[string]batchv1.Job
+	// AllowPlainSecrets accepts Secrets with data or stringData and passes
+	// their values on to the nodes (api.SecretRef.Data). For development
+	// only: the values sit in Git and on the reconciler. Without it such a
+	// Secret is rejected with a message showing how to point at Vault.
+	AllowPlainSecrets bool
 }
 
 // DefaultOptions returns Options with every default.

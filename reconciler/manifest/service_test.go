@@ -61,19 +61,19 @@ func TestLoadWithOptions(t *testing.T) {
 // TestEmptyUnsupportedFields: empty values of unimplemented fields are
 // accepted and leave no trace; non-empty ones and unknown fields are not.
 func TestEmptyUnsupportedFields(t *testing.T) {
-	ok := podYAML + "  - name: d\n    image: busybox\n    livenessProbe: {}\n    resources: {limits: {}}\n    volumeMounts: []\nstatus: {conditions: []}\n"
+	ok := podYAML + "  - name: d\n    image: busybox\n    lifecycle: {}\n    resources: {limits: {}}\n    volumeDevices: []\nstatus: {conditions: []}\n"
 	objs, err := Load(map[string][]byte{"p.yaml": []byte(ok)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := objs.Pods[0].Spec.Containers[1]; c.LivenessProbe != nil || c.VolumeMounts != nil {
+	if c := objs.Pods[0].Spec.Containers[1]; c.Lifecycle != nil || c.VolumeDevices != nil {
 		t.Errorf("empty fields left a trace: %+v", c)
 	}
 	bad := "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: c\n    image: busybox\n" +
-		"    livenesProbe: {}\n    readinessProbe: {exec: {command: [\"true\"]}}\n"
+		"    livenesProbe: {}\n    lifecycle: {preStop: {exec: {command: [\"true\"]}}}\n"
 	_, err = Load(map[string][]byte{"p.yaml": []byte(bad)})
-	want := "p.yaml: document 0: Pod default/p: spec.containers[0].livenesProbe: unknown field: Kubernetes has no such field here; check its spelling and indentation\n" +
-		"p.yaml: document 0: Pod default/p: spec.containers[0].readinessProbe: " + notSupported
+	want := "p.yaml: document 0: Pod default/p: spec.containers[0].lifecycle: " + notSupported + "\n" +
+		"p.yaml: document 0: Pod default/p: spec.containers[0].livenesProbe: unknown field: Kubernetes has no such field here; check its spelling and indentation"
 	if err == nil || err.Error() != want {
 		t.Errorf("err = %v\nwant %s", err, want)
 	}

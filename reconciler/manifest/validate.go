@@ -45,6 +45,7 @@ func validateDeployment(d *appsv1.Deployment, _ *Options) field.ErrorList {
 	errs = append(errs, apivalidation.ValidateNonnegativeField(int64(d.Spec.MinReadySeconds), spec.Child("minReadySeconds"))...)
 	errs = append(errs, validateSelector(d.Spec.Selector, d.Spec.Template.Labels, spec)...)
 
+	errs = append(errs, validateDeploymentRollout(&d.Spec, spec)...)
 	tmpl := spec.Child("template")
 	errs = append(errs, metavalidation.ValidateLabels(d.Spec.Template.Labels, tmpl.Child("metadata", "labels"))...)
 	errs = append(errs, apivalidation.ValidateAnnotations(d.Spec.Template.Annotations, tmpl.Child("metadata", "annotations"))...)
@@ -131,7 +132,8 @@ func validatePodSpecBody(spec *corev1.PodSpec, path *field.Path) field.ErrorList
 	if g := spec.TerminationGracePeriodSeconds; g != nil {
 		errs = append(errs, apivalidation.ValidateNonnegativeField(*g, path.Child("terminationGracePeriodSeconds"))...)
 	}
-	return errs
+	// Secrets: env valueFrom, envFrom, volumes, mounts, imagePullSecrets.
+	return append(errs, validatePodSecrets(spec, path)...)
 }
 
 func validateContainer(c *corev1.Container, path *field.Path) field.ErrorList {
@@ -168,7 +170,7 @@ func validateContainer(c *corev1.Container, path *field.Path) field.ErrorList {
 	for i, port := range c.Ports {
 		errs = append(errs, validatePort(&port, path.Child("ports").Index(i))...)
 	}
-	return errs
+	return append(errs, validateProbes(c, path)...)
 }
 
 func validatePort(port *corev1.ContainerPort, path *field.Path) field.ErrorList {

@@ -8,6 +8,13 @@
 // (nodeSelector, required node affinity, spec.nodeName, stickiness, fewest
 // pods first) and the computed status of pods and Deployments.
 //
+// Deployments roll out as in Kubernetes (rollout*.go): each template is a
+// revision (templateHash) whose pods keep their names, UIDs and nodes
+// until the rollout removes them; each plan takes the next step of a
+// RollingUpdate (maxSurge, maxUnavailable) or Recreate rollout from the
+// readiness nodes report. The revisions come back in the next Input
+// (Output.DeploymentStates), like the Job states below.
+//
 // Jobs and CronJobs are planned with package batch (jobs.go, cronjobs.go):
 // Jobs of Git and those CronJobs create get their pods scheduled like any
 // other; their state (Output.JobStates, Output.CronJobStates) comes back

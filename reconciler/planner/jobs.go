@@ -125,7 +125,8 @@ func (b *batchPlan) planJob(e *jobEntry) {
 	var observed []batch.PodState
 	for _, p := range known {
 		if p.Phase != "" {
-			observed = append(observed, batch.PodState{Name: p.Name, Phase: p.Phase, RestartCount: p.RestartCount, FinishedAt: p.FinishedAt})
+			observed = append(observed, batch.PodState{Name: p.Name, Phase: p.Phase, RestartCount: p.RestartCount,
+				FinishedAt: p.FinishedAt, StartedAt: podStarted(b.report(e.job.Namespace, p).st)})
 		}
 	}
 	e.res = batch.PlanJob(batch.JobInput{Job: e.job, Now: b.in.Now, Pods: observed})
@@ -180,6 +181,16 @@ func (b *batchPlan) observe(e *jobEntry) []JobPod {
 		out = append(out, p)
 	}
 	return out
+}
+
+// podStarted is a reported pod's status.startTime (when its node took it
+// on), zero without a report or one. Terminated pods keep being reported,
+// so the Job's start time keeps coming from all of its pods.
+func podStarted(st *api.PodStatus) time.Time {
+	if st == nil || st.Status.StartTime == nil {
+		return time.Time{}
+	}
+	return st.Status.StartTime.Time
 }
 
 // report finds the report of a Job pod: from the node it was placed on,

@@ -57,6 +57,22 @@ type Input struct {
 	// CronJobStates are the last Output.CronJobStates, keyed
 	// "namespace/name".
 	CronJobStates map[string]CronJobState
+
+	// Deployment rollouts (rollout*.go).
+	//
+	// DeploymentStates are the last Output.DeploymentStates, keyed
+	// "namespace/name": each Deployment's revisions that still have pods.
+	// Without them every Deployment runs only its current template, all
+	// of its pods at once.
+	DeploymentStates map[string]DeploymentState
+
+	// Secrets (secrets.go).
+	//
+	// SecretVersions maps a Secret's "namespace/name" to the newest
+	// version any node reported (api.SecretStatus.Version). Pods that read
+	// an unpinned KV Secret through env carry this version
+	// (api.AnnotationSecretVersions), so a higher one replaces them.
+	SecretVersions map[string]int64
 }
 
 // Output is the plan.
@@ -104,9 +120,29 @@ type Output struct {
 	CronJobStates map[string]CronJobState
 	// Events are what CronJobs did or could not do in this plan, in order.
 	Events []CronJobEvent
-	// RequeueAfter, when non-zero, is when Jobs or CronJobs need another
-	// plan even if nothing else changes: a retry backoff ends, a deadline
-	// or ttlSecondsAfterFinished passes, the next schedule slot comes.
+
+	// Deployment rollouts (rollout*.go).
+	//
+	// DeploymentStates are every Deployment's revisions after this plan's
+	// step of its rollout: persist them before publishing the documents
+	// of this plan and pass them back as the next Input.DeploymentStates.
+	// Deployments missing here are gone from Git (their pods with them)
+	// or paused before their first plan.
+	DeploymentStates map[string]DeploymentState
+
+	// Secrets (secrets.go).
+	//
+	// SecretVersions are the versions this plan gave pods that read
+	// Secrets through env, keyed "namespace/name": one entry per
+	// versioned Secret of the commit, 0 while no node has read it. A
+	// node reporting a higher version calls for a new plan.
+	SecretVersions map[string]int64
+
+	// RequeueAfter, when non-zero, is when Jobs, CronJobs or rollouts
+	// need another plan even if nothing else changes: a retry backoff
+	// ends, a deadline or ttlSecondsAfterFinished passes, the next
+	// schedule slot comes, a pod of a rollout has been ready for
+	// minReadySeconds, a Recreate rollout checks again for old pods.
 	RequeueAfter time.Duration
 }
 
@@ -126,8 +162,12 @@ func Plan(in Input) *Output {
 		objs = &manifest.Objects{}
 	}
 	jobs := planBatch(&in, objs)
-	cands, collisions := expandWith(objs, jobs.pods)
 	sched := newScheduler(in.Nodes)
+	reports := indexStatus(in.Status)
+	env := newPodEnv(&in, sched.byName, reports)
+	deps := planRollouts(&in, objs, env)
+	cands, collisions := expandWith(objs, append(deps.pods, jobs.pods...))
+	secretVersionPods(cands, in.secretVersions()) // secrets.go: bare Pods and Job pods
 	placement, pending := sched.scheduleWith(cands, in.Previous, jobs.finished)
 	pending = append(pending, collisions...)
 	sort.Slice(pending, func(i, j int) bool { return candidateLess(&pending[i].Pod, &pending[j].Pod) })
@@ -137,7 +177,6 @@ func Plan(in Input) *Output {
 		Placement: placement,
 		Pending:   pending,
 	}
-	reports := indexStatus(in.Status)
 	cfg := in.Network.withDefaults()
 	svcs := sortedServices(objs.Services)
 	var warnings [3][]string
@@ -168,13 +207,20 @@ func Plan(in Input) *Output {
 	for _, d := range out.Nodes {
 		api.SortPods(d.Pods)
 	}
+	// Secrets (secrets.go): each node's document lists the Secrets its
+	// pods use; Output.SecretVersions records the versions used.
+	planSecrets(&in, objs, out)
 
 	out.Pods = podViews(cands, placement, pending, reports)
 	fillHostIPs(out.Pods, placement, sched.byName)
-	out.Deployments = deploymentViews(objs.Deployments, cands, placement, reports, in.Commit, in.Now)
+	out.Deployments = deploymentViews(deps, placement, env, in.Commit)
 	out.Services = serviceViews(svcs, table, in.Commit, in.Now)
 	out.Jobs, out.CronJobs = jobs.views, jobs.cronViews
 	out.JobStates, out.CronJobStates = jobs.jobStates, jobs.cronStates
 	out.Events, out.RequeueAfter = jobs.events, jobs.requeue
+	out.DeploymentStates = deps.states
+	if r := deps.requeue; r > 0 && (out.RequeueAfter == 0 || r < out.RequeueAfter) {
+		out.RequeueAfter = r
+	}
 	return out
 }

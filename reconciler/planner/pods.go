@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 
@@ -30,28 +31,23 @@ const suffixAlphabet = "bcdfghjklmnpqrstvwxz2456789"
 // suffixLen is the length of a Deployment pod's random-looking suffix.
 const suffixLen = 5
 
-// expand turns the objects into the pods to schedule, sorted by key. A pod
-// whose key is already taken (a bare Pod named like a Deployment's pod)
-// does not run; it is returned as Pending. Bare Pods win such collisions
-// because their names are written by the user.
+// expand is expandWith with every Deployment planned from scratch (no
+// state): each runs only its current template.
 func expand(objs *manifest.Objects) ([]api.Pod, []Pending) {
-	return expandWith(objs, nil)
+	in := &Input{Objects: objs}
+	return expandWith(objs, planRollouts(in, objs, newPodEnv(in, nil, indexStatus(nil))).pods)
 }
 
-// expandWith is expand with more pods planned elsewhere (Jobs' pods).
+// expandWith turns the bare Pods of objs and the pods planned elsewhere
+// (Deployments', Jobs') into the pods to schedule, sorted by key. A pod
+// whose key is already taken (a bare Pod named like a Deployment's pod)
+// does not run; it is returned as Pending. Bare Pods win such collisions
+// because their names are written by the user. It may reuse more's array.
 func expandWith(objs *manifest.Objects, more []api.Pod) ([]api.Pod, []Pending) {
-	n := len(objs.Pods) + len(more)
-	for i := range objs.Deployments {
-		n += replicas(&objs.Deployments[i])
-	}
-	all := make([]api.Pod, 0, n)
+	all := slices.Grow(more, len(objs.Pods))
 	for i := range objs.Pods {
 		all = append(all, barePod(&objs.Pods[i]))
 	}
-	for i := range objs.Deployments {
-		all = appendDeploymentPods(all, &objs.Deployments[i])
-	}
-	all = append(all, more...)
 	// Sort indices: api.Pod is large and swapping it dominates otherwise.
 	order := make([]int, len(all))
 	for i := range order {
@@ -127,44 +123,14 @@ func replicas(d *appsv1.Deployment) int {
 	return int(*d.Spec.Replicas)
 }
 
-// deploymentPods plans a Deployment's replicas; appendDeploymentPods
-// appends them to pods. Names depend only on the
-// namespace, the Deployment's name, the template and the replica index, so
-// scaling keeps the names of the lower indices and a template change
-// replaces every pod.
+// deploymentPods plans a Deployment's replicas from scratch, as its
+// first plan does. Names depend only on the namespace, the Deployment's
+// name, the revision hash and the replica index, so scaling keeps the
+// names of the lower indices and a new template gets new names.
 func deploymentPods(d *appsv1.Deployment) []api.Pod {
-	return appendDeploymentPods(nil, d)
-}
-
-func appendDeploymentPods(pods []api.Pod, d *appsv1.Deployment) []api.Pod {
-	ns := d.Namespace
-	if ns == "" {
-		ns = defaultNamespace
-	}
-	tmpl := &d.Spec.Template
-	hash := api.HashObject(tmpl)
-	specHash := api.HashObject(tmpl.Spec)
-	n := replicas(d)
-	used := make(map[string]bool, n)
-	for i := 0; i < n; i++ {
-		name := replicaName(ns, d.Name, hash, i, used)
-		labels := copyMap(tmpl.Labels)
-		if labels == nil {
-			labels = map[string]string{}
-		}
-		labels[api.LabelPodTemplateHash] = hash
-		pods = append(pods, api.Pod{
-			Namespace:   ns,
-			Name:        name,
-			UID:         podUID(ns, name, specHash),
-			Labels:      labels,
-			Annotations: copyMap(tmpl.Annotations),
-			Owner:       ownerKindDeployment + "/" + d.Name,
-			SpecHash:    specHash,
-			Spec:        *tmpl.Spec.DeepCopy(),
-		})
-	}
-	return pods
+	objs := &manifest.Objects{Deployments: []appsv1.Deployment{*d}}
+	in := &Input{Objects: objs}
+	return planRollouts(in, objs, newPodEnv(in, nil, indexStatus(nil))).pods
 }
 
 // replicaName returns "<deploy>-<hash>-<suffix>" for replica index, skipping

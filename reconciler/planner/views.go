@@ -1,11 +1,9 @@
 package planner
 
 import (
-	"sort"
 	"strings"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -131,84 +129,18 @@ func newPodView(p *api.Pod, node string) api.PodView {
 	return api.PodView{Pod: pod}
 }
 
-// deploymentViews computes each Deployment's status from the reports:
-//   - replicas: pods of the Deployment (any template) nodes report,
-//   - updatedReplicas: planned pods reported with the planned UID,
-//   - readyReplicas: those of them that are ready,
-//   - availableReplicas: ready for at least minReadySeconds at now.
-//
-// observedGeneration is left as the object had it.
-func deploymentViews(deps []appsv1.Deployment, pods []api.Pod, placement map[string]string, rep *reports, commit string, now time.Time) []api.DeploymentView {
-	byOwner := map[string][]*api.Pod{}
-	for i := range pods {
-		if p := &pods[i]; p.Owner != "" {
-			byOwner[p.Namespace+"/"+p.Owner] = append(byOwner[p.Namespace+"/"+p.Owner], p)
-		}
-	}
-	views := make([]api.DeploymentView, 0, len(deps))
-	for i := range deps {
-		d := deps[i].DeepCopy()
-		if d.Namespace == "" {
-			d.Namespace = defaultNamespace
-		}
-		if d.APIVersion == "" && d.Kind == "" {
-			d.APIVersion, d.Kind = "apps/v1", "Deployment"
-		}
-		st := appsv1.DeploymentStatus{ObservedGeneration: d.Status.ObservedGeneration}
-		st.Replicas = rep.replicas[d.Namespace+"/"+d.Name]
-		minReady := time.Duration(d.Spec.MinReadySeconds) * time.Second
-		for _, p := range byOwner[d.Namespace+"/"+ownerKindDeployment+"/"+d.Name] {
-			r := rep.of(p, placement[p.Key()])
-			if r == nil {
-				continue
-			}
-			st.UpdatedReplicas++
-			if since, ok := readySince(&r.Status); ok {
-				st.ReadyReplicas++
-				if minReady == 0 || (!since.IsZero() && !since.Add(minReady).After(now)) {
-					st.AvailableReplicas++
-				}
-			}
-		}
-		want := int32(replicas(d))
-		st.UnavailableReplicas = max(0, want-st.AvailableReplicas)
-		st.Conditions = []appsv1.DeploymentCondition{availableCondition(st.AvailableReplicas >= want, now)}
-		d.Status = st
-		views = append(views, api.DeploymentView{Deployment: *d, Commit: commit})
-	}
-	sort.SliceStable(views, func(i, j int) bool {
-		a, b := &views[i].Deployment, &views[j].Deployment
-		if a.Namespace != b.Namespace {
-			return a.Namespace < b.Namespace
-		}
-		return a.Name < b.Name
-	})
-	return views
-}
-
-// availableCondition is Kubernetes' Available condition. moor keeps no
-// condition history, so both times are now.
-func availableCondition(ok bool, now time.Time) appsv1.DeploymentCondition {
-	c := appsv1.DeploymentCondition{
-		Type:               appsv1.DeploymentAvailable,
-		Status:             corev1.ConditionTrue,
-		Reason:             "MinimumReplicasAvailable",
-		Message:            "Deployment has minimum availability.",
-		LastUpdateTime:     metav1.NewTime(now),
-		LastTransitionTime: metav1.NewTime(now),
-	}
-	if !ok {
-		c.Status, c.Reason, c.Message = corev1.ConditionFalse, "MinimumReplicasUnavailable", "Deployment does not have minimum availability."
-	}
-	return c
-}
-
 // replicaOf returns the Deployment a pod name "<deploy>-<template-hash>-<suffix>"
 // belongs to, so that pods of an old template still shutting down count too.
 func replicaOf(pod string) (string, bool) {
+	d, _, ok := splitReplicaName(pod)
+	return d, ok
+}
+
+// splitReplicaName splits a pod name "<deploy>-<template-hash>-<suffix>".
+func splitReplicaName(pod string) (deploy, hash string, ok bool) {
 	const tail = 1 + 10 + 1 + suffixLen // "-<hash>-<suffix>"
 	if len(pod) <= tail {
-		return "", false
+		return "", "", false
 	}
 	deploy, rest := pod[:len(pod)-tail], pod[len(pod)-tail:]
 	for i := 0; i < len(rest); i++ {
@@ -223,10 +155,10 @@ func replicaOf(pod string) (string, bool) {
 			ok = strings.IndexByte(suffixAlphabet, c) >= 0
 		}
 		if !ok {
-			return "", false
+			return "", "", false
 		}
 	}
-	return deploy, true
+	return deploy, rest[1:11], true
 }
 
 // readySince reports whether a pod is ready and since when (zero if

@@ -125,8 +125,13 @@ func TestViews(t *testing.T) {
 	if !reflect.DeepEqual(st, want) {
 		t.Errorf("status = %+v\nwant     %+v", st, want)
 	}
-	if c := dv.Deployment.Status.Conditions; len(c) != 1 || c[0].Type != appsv1.DeploymentAvailable || c[0].Status != corev1.ConditionFalse || !c[0].LastUpdateTime.Time.Equal(now) {
+	if c := dv.Deployment.Status.Conditions; len(c) != 2 || c[0].Type != appsv1.DeploymentAvailable || c[0].Status != corev1.ConditionFalse || !c[0].LastUpdateTime.Time.Equal(now) ||
+		c[1].Type != appsv1.DeploymentProgressing || c[1].Status != corev1.ConditionTrue || c[1].Reason != "ReplicaSetUpdated" {
 		t.Errorf("conditions = %+v", c)
+	}
+	if ro := dv.Rollout; ro.State != api.RolloutProgressing || ro.Waiting != 1 ||
+		ro.Message != `Waiting for deployment "web" rollout to finish: 2 out of 3 new replicas have been updated...` {
+		t.Errorf("rollout = %+v", ro)
 	}
 	if dv.Commit != "c2" || dv.Deployment.Kind != "Deployment" || dv.Deployment.APIVersion != "apps/v1" {
 		t.Errorf("view: commit %q type %s/%s", dv.Commit, dv.Deployment.APIVersion, dv.Deployment.Kind)

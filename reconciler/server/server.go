@@ -50,7 +50,12 @@ type Config struct {
 	// WebhookListen optionally serves /hooks/ and health endpoints over
 	// plain HTTP too, for a TLS-terminating reverse proxy.
 	WebhookListen string
-	Log           *slog.Logger
+	// AllowPlainSecrets (--allow-plain-secrets) accepts Secrets with data
+	// or stringData and sends their values to the nodes. For development
+	// only: the values sit in Git and in the reconciler's state. Without
+	// it such Secrets are rejected and must name a Vault path.
+	AllowPlainSecrets bool
+	Log               *slog.Logger
 }
 
 // Validate checks the configuration and fills in defaults.
@@ -159,12 +164,17 @@ func (s *Server) init(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("server: git source: %w", err)
 	}
+	if s.cfg.AllowPlainSecrets {
+		s.cfg.Log.Warn("plain Secrets are allowed: their values sit in Git and in the server's state; use this for development only",
+			"component", "server", "flag", "--allow-plain-secrets")
+	}
 	hub := httpapi.NewHub()
 	m := metrics.New()
 	s.ready = metrics.NewGate("first-sync", "no sync of the branch has succeeded yet")
 	ctrl, err := controller.New(controller.Config{
 		Source: src, Store: st, Publisher: hub, Signer: auth,
 		Log: s.cfg.Log, PollInterval: s.cfg.PollInterval, Network: s.cfg.Network, Metrics: m,
+		AllowPlainSecrets: s.cfg.AllowPlainSecrets,
 		OnSync: func(res api.SyncResponse, err error, took time.Duration) {
 			m.ObserveSync(syncResult(res, err), took)
 			if err == nil {

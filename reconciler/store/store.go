@@ -2,8 +2,9 @@
 // the server's data dir holding registered nodes, the commits the reconciler
 // has seen and which one is deployed, the status each node last reported,
 // each node's published desired-state document, the current placement and
-// the network allocations (pod CIDRs, cluster IPs, node ports), and each
-// node's progress towards running each commit. Commits are never deleted,
+// the network allocations (pod CIDRs, cluster IPs, node ports), each
+// node's progress towards running each commit, and the planner's states
+// of Jobs, CronJobs and Deployment rollouts (opaque JSON). Commits are never deleted,
 // so history survives force-pushes.
 // Everything survives a restart.
 //

@@ -42,6 +42,10 @@ type Backend interface {
 	ListNodeProgress(ctx context.Context, sha string) ([]store.NodeProgress, error)
 	PutBatchStates(ctx context.Context, s store.BatchStates) error
 	GetBatchStates(ctx context.Context) (store.BatchStates, error)
+	// Deployment rollout states: "namespace/name" → opaque JSON, put as
+	// a whole map.
+	PutDeploymentStates(ctx context.Context, states map[string][]byte) error
+	GetDeploymentStates(ctx context.Context) (map[string][]byte, error)
 	// Close releases the backend; calling it twice must be harmless.
 	Close() error
 }
@@ -74,6 +78,7 @@ func Run(t *testing.T, open Opener) {
 		{"Persistence", testPersistence},
 		{"Concurrent", testConcurrent},
 		{"BatchStates", testBatchStates},
+		{"DeploymentStates", testDeploymentStates},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })

@@ -1,0 +1,223 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/containerd/errdefs"
+
+	"github.com/moor-dev/moor/api"
+)
+
+// PodLocator finds the node a pod is placed on. Errors carry their class:
+// errdefs.ErrNotFound for an unknown pod, errdefs.ErrInvalidArgument for
+// one not placed on any node yet.
+type PodLocator interface {
+	PodNode(ctx context.Context, namespace, name string) (string, error)
+}
+
+// LogsConfig configures `moor logs` (api.PathLogs) and the node sessions
+// that carry it (api.PathNodeSessions, api.PathNodeSession).
+type LogsConfig struct {
+	// Locator finds a pod's node. Nil: Config.Admin when it implements
+	// PodLocator; else the endpoints answer 501 Not Implemented.
+	Locator PodLocator
+	// PickupTimeout is how long a request waits for the node's answer
+	// (default DefaultPickupTimeout).
+	PickupTimeout time.Duration
+	// MaxPerNode caps the sessions open per node (default
+	// DefaultMaxPerNode), MaxSessions those open in all (default
+	// DefaultMaxSessions).
+	MaxPerNode, MaxSessions int
+}
+
+// validate checks c and fills in defaults; admin is the fallback locator.
+func (c *LogsConfig) validate(admin Admin) error {
+	if c.PickupTimeout < 0 || c.MaxPerNode < 0 || c.MaxSessions < 0 {
+		return fmt.Errorf("httpapi: %w: Logs.PickupTimeout (%v), MaxPerNode (%d) and MaxSessions (%d) must not be negative",
+			errdefs.ErrInvalidArgument, c.PickupTimeout, c.MaxPerNode, c.MaxSessions)
+	}
+	if c.PickupTimeout == 0 {
+		c.PickupTimeout = DefaultPickupTimeout
+	}
+	if c.MaxPerNode == 0 {
+		c.MaxPerNode = DefaultMaxPerNode
+	}
+	if c.MaxSessions == 0 {
+		c.MaxSessions = DefaultMaxSessions
+	}
+	if l, ok := admin.(PodLocator); ok && c.Locator == nil {
+		c.Locator = l
+	}
+	return nil
+}
+
+// logRoutes are `moor logs` (admin) and the node side of its sessions.
+func (h *Handler) logRoutes() []struct {
+	pattern string
+	fn      handlerFunc
+} {
+	hub := newSessionHub(h.cfg.Logs)
+	return []struct {
+		pattern string
+		fn      handlerFunc
+	}{
+		{"GET " + api.PathLogs, h.admin(h.logs(hub))},
+		{"GET " + api.PathNodeSessions, h.node(h.claimSessions(hub))},
+		{"POST " + api.PathNodeSession, h.node(h.answerSession(hub))},
+	}
+}
+
+// logs serves api.PathLogs: it finds the pod's node, queues a session for
+// it and relays the node's answer.
+func (h *Handler) logs(hub *sessionHub) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		loc := h.cfg.Logs.Locator
+		if loc == nil {
+			return fmt.Errorf("%w: this server does not serve logs", errdefs.ErrNotImplemented)
+		}
+		req, err := api.ParseLogRequest(r.URL.Query())
+		if err != nil {
+			return fmt.Errorf("%w: %w", errdefs.ErrInvalidArgument, err)
+		}
+		node, err := loc.PodNode(r.Context(), req.Namespace, req.Pod)
+		if err != nil {
+			return err
+		}
+		s, err := hub.open(node, req)
+		if err != nil {
+			return err
+		}
+		defer hub.close(s)
+		up, err := hub.await(r.Context(), s)
+		if err != nil {
+			return err
+		}
+		if up.errBody != nil {
+			return writeJSON(w, relayStatus(up.errBody.Status), ErrorBody{Error: up.errBody.Error})
+		}
+		h.relay(w, r, up, node)
+		return nil
+	}
+}
+
+// relayStatus is the status a node's error answer gives the client: its
+// own when it is an error status, else 502 Bad Gateway.
+func relayStatus(s int) int {
+	if s >= 400 && s <= 599 {
+		return s
+	}
+	return http.StatusBadGateway
+}
+
+// relay copies a node's stream to the client, flushing as data arrives,
+// until the stream ends or the client goes away. A stream the node broke
+// off aborts the response, so the client sees an error rather than a
+// clean end.
+func (h *Handler) relay(w http.ResponseWriter, r *http.Request, up *upload, node string) {
+	defer context.AfterFunc(r.Context(), up.stop)()
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/plain; charset=utf-8")
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	_ = rc.Flush()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := up.body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return // the client went away
+			}
+			if ferr := rc.Flush(); ferr != nil {
+				return
+			}
+		}
+		switch {
+		case err == nil:
+		case errors.Is(err, io.EOF):
+			up.drained = true
+			return
+		case r.Context().Err() != nil:
+			return // the client went away; up.stop broke the read
+		default:
+			h.log.Warn("log stream from node broke off", "node", node, "path", r.URL.Path, "err", err)
+			panic(http.ErrAbortHandler)
+		}
+	}
+}
+
+// claimSessions is the agent's long-poll for sessions: it answers with
+// the node's pending sessions as soon as there are any, or [] after the
+// wait.
+func (h *Handler) claimSessions(hub *sessionHub) func(w http.ResponseWriter, r *http.Request, name string) error {
+	return func(w http.ResponseWriter, r *http.Request, name string) error {
+		wait, err := parseWait(r.URL.Query().Get("wait"), h.cfg.MaxWait)
+		if err != nil {
+			return err
+		}
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(wait + bodyReadTimeout))
+		ctx, cancel := context.WithTimeout(r.Context(), wait)
+		defer cancel()
+		reqs := hub.claim(ctx, name)
+		if reqs == nil {
+			reqs = []api.SessionRequest{}
+		}
+		w.Header().Set("Cache-Control", "no-cache")
+		return writeJSON(w, http.StatusOK, reqs)
+	}
+}
+
+// answerSession takes a node's answer to one of its sessions: a
+// api.SessionError, or a stream that the client's handler reads from
+// this request's body while this handler waits.
+func (h *Handler) answerSession(hub *sessionHub) func(w http.ResponseWriter, r *http.Request, name string) error {
+	return func(w http.ResponseWriter, r *http.Request, name string) error {
+		id := r.PathValue("id")
+		ct := r.Header.Get("Content-Type")
+		if ct != "" {
+			var err error
+			if ct, _, err = mime.ParseMediaType(ct); err != nil {
+				return fmt.Errorf("%w: session answer: Content-Type %q: %w", errdefs.ErrInvalidArgument, r.Header.Get("Content-Type"), err)
+			}
+		}
+		rc := http.NewResponseController(w)
+		up := &upload{finished: make(chan struct{}), stop: func() { _ = rc.SetReadDeadline(time.Now()) }}
+		switch ct {
+		case api.ContentTypeSessionError:
+			var e api.SessionError
+			body, done := h.body(w, r)
+			err := decodeJSON(body, &e)
+			done()
+			if err != nil {
+				return fmt.Errorf("session answer: %w", err)
+			}
+			if e.Error == "" {
+				e.Error = fmt.Sprintf("node %q could not serve the request", name)
+			}
+			up.errBody, up.drained = &e, true
+		case api.ContentTypeSessionStream, "":
+			up.body = r.Body
+		default:
+			return fmt.Errorf("%w: session answer: Content-Type %q: want %s (the stream) or %s (an error)",
+				errdefs.ErrInvalidArgument, ct, api.ContentTypeSessionStream, api.ContentTypeSessionError)
+		}
+		if err := hub.attach(name, id, up); err != nil {
+			return err
+		}
+		<-up.finished
+		if !up.drained {
+			// Normal for follows: the client stopped reading. 410 tells the
+			// node to stop sending; its stream was cut off already.
+			return writeJSON(w, http.StatusGone, ErrorBody{Error: "the client went away before the stream ended"})
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+}
