@@ -52,11 +52,13 @@ func TestUp(t *testing.T) {
 			if json.Unmarshal(out, &list) == nil {
 				running := 0
 				for _, p := range list.Items {
-					if p.Status.Phase == corev1.PodRunning {
+					// web has a readiness probe (httpGet on its pod IP):
+					// Ready also proves the pod network and the probe.
+					if p.Status.Phase == corev1.PodRunning && podReady(&p) {
 						running++
 					}
 				}
-				last = fmt.Sprintf("%d of %d pods running", running, len(list.Items))
+				last = fmt.Sprintf("%d of %d pods running and ready", running, len(list.Items))
 				if running == 4 && len(list.Items) == 4 {
 					break
 				}
@@ -135,4 +137,13 @@ func processesMentioning(dir string) []string {
 		}
 	}
 	return out
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
