@@ -57,15 +57,7 @@ func newRolloutCommand(s Streams, connect func(Options) (deploymentLister, strin
 		Args:         cobra.ExactArgs(1),
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := deploymentArg(args[0])
-			if err != nil {
-				return err
-			}
-			o, err := optionsFrom(cmd)
-			if err != nil {
-				return err
-			}
-			c, ns, err := connect(o)
+			name, o, c, ns, err := rolloutTarget(cmd, args[0], connect)
 			if err != nil {
 				return err
 			}
@@ -88,15 +80,7 @@ func newRolloutCommand(s Streams, connect func(Options) (deploymentLister, strin
 		Args:         cobra.ExactArgs(1),
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := deploymentArg(args[0])
-			if err != nil {
-				return err
-			}
-			o, err := optionsFrom(cmd)
-			if err != nil {
-				return err
-			}
-			c, ns, err := connect(o)
+			name, o, c, ns, err := rolloutTarget(cmd, args[0], connect)
 			if err != nil {
 				return err
 			}
@@ -111,6 +95,20 @@ func newRolloutCommand(s Streams, connect func(Options) (deploymentLister, strin
 	}
 	root.AddCommand(status, history)
 	return root
+}
+
+// rolloutTarget parses the Deployment argument and connects to the server.
+func rolloutTarget(cmd *cobra.Command, arg string, connect func(Options) (deploymentLister, string, error)) (string, Options, deploymentLister, string, error) {
+	name, err := deploymentArg(arg)
+	if err != nil {
+		return "", Options{}, nil, "", err
+	}
+	o, err := optionsFrom(cmd)
+	if err != nil {
+		return "", Options{}, nil, "", err
+	}
+	c, ns, err := connect(o)
+	return name, o, c, ns, err
 }
 
 func nonNil(err error) []error {
