@@ -5,11 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"maps"
-	"slices"
-	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,16 +13,14 @@ import (
 	"github.com/moor-dev/moor/api"
 )
 
-// secretReader is what `moor describe secret` needs of the server.
-type secretReader interface {
-	Secrets(ctx context.Context) ([]api.SecretView, error)
-}
+// `moor describe`: kubectl-style details of one or more objects, rendered
+// from the same views `moor get` reads. moor keeps no event history, so
+// where kubectl lists events moor lists what the last status report says
+// is wrong (waiting reasons, failed scheduling).
 
-var _ secretReader = (*Client)(nil)
-
-// NewDescribeCommand returns `moor describe`, which describes Secrets.
+// NewDescribeCommand returns `moor describe`.
 func NewDescribeCommand(s Streams) *cobra.Command {
-	return newDescribeCommand(s, func(o Options) (secretReader, string, error) {
+	return newDescribeCommand(s, func(o Options) (viewReader, string, error) {
 		c, ns, err := connectClient(o)
 		if err != nil {
 			return nil, "", err
@@ -35,16 +29,22 @@ func NewDescribeCommand(s Streams) *cobra.Command {
 	}, time.Now)
 }
 
-func newDescribeCommand(s Streams, connect func(Options) (secretReader, string, error), now func() time.Time) *cobra.Command {
+// describeKinds is the help text listing the types describe knows.
+const describeKinds = "pods (po), deployments (deploy), services (svc), nodes (no), jobs, cronjobs (cj), secrets"
+
+func newDescribeCommand(s Streams, connect func(Options) (viewReader, string, error), now func() time.Time) *cobra.Command {
 	return &cobra.Command{
-		Use:          "describe secret NAME... | secret/NAME...",
-		Short:        "Show where a Secret's values live and what each node read (never values)",
-		Example:      "  moor describe secret db\n  moor describe secret/registry -n shop",
-		Args:         cobra.MinimumNArgs(1),
+		Use:   "describe TYPE[,TYPE...] [NAME_PREFIX...] | TYPE/NAME...",
+		Short: "Show details of pods, deployments, services, nodes, jobs, cronjobs or secrets",
+		Long: "Show details of objects, like kubectl describe. Types: " + describeKinds + ".\n" +
+			"Without a name every object of the type in the namespace is described; with one name (TYPE NAME), an exact match\n" +
+			"or else every object whose name starts with it. Secrets show where their values live and what the nodes read, never values.",
+		Example: "  moor describe pod web-5d8f9c7b6a-abcde\n  moor describe deploy/web svc/web\n" +
+			"  moor describe pods web          # pod web, else every pod whose name starts with web\n  moor describe node node-1\n  moor describe secret db -n shop",
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cmd.SetErrPrefix("")
-			names, err := describeArgs(args)
+			req, err := parseDescribeArgs(args)
 			if err != nil {
 				return err
 			}
@@ -53,139 +53,211 @@ func newDescribeCommand(s Streams, connect func(Options) (secretReader, string, 
 				return err
 			}
 			if o.AllNamespaces {
-				return fmt.Errorf("-A does not apply to describe: pass -n NAMESPACE")
+				for _, q := range req.Queries {
+					if kinds[q.Kind].Namespaced && len(q.Names) > 0 {
+						return fmt.Errorf("a resource cannot be retrieved by name across all namespaces: drop -A and pass -n NAMESPACE")
+					}
+				}
 			}
 			r, ns, err := connect(o)
 			if err != nil {
 				return err
 			}
+			if !o.AllNamespaces {
+				req.Namespace = ns
+			}
+			req.Now = now()
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeoutOr(o.Timeout, defaultGetTimeout))
 			defer cancel()
-			all, err := r.Secrets(ctx)
-			if err != nil {
-				return reportErrors(cmd, s.ErrOut, []error{err})
-			}
-			res := result{Kind: kindSecret, Secrets: all}
-			missing := selectSecrets(&res, names, ns)
-			for i, v := range res.Secrets {
-				if i > 0 {
-					fmt.Fprintln(s.Out)
-				}
-				if err := describeSecret(s.Out, v, now()); err != nil {
-					return err
-				}
-			}
-			return reportErrors(cmd, s.ErrOut, missing)
+			return reportErrors(cmd, s.ErrOut, runDescribe(ctx, r, req, s.Out, s.ErrOut))
 		},
 	}
 }
 
-// describeArgs accepts "secret NAME..." and "secret/NAME...".
-func describeArgs(args []string) ([]string, error) {
-	isSecret := func(t string) error {
-		if k, err := parseKind(t); err != nil || k != kindSecret {
-			return fmt.Errorf("moor describe shows secrets only; for %q use moor get %s NAME -o yaml", t, t)
-		}
-		return nil
+// describeRequest is a parsed `moor describe` invocation.
+type describeRequest struct {
+	Queries []query
+	// ByPrefix: a lone name that matches nothing exactly selects every
+	// object whose name starts with it (kubectl's "TYPE NAME" form).
+	ByPrefix bool
+	// Namespace filters namespaced kinds; "" means all namespaces (-A).
+	Namespace string
+	Now       time.Time
+}
+
+// parseDescribeArgs accepts kubectl's shapes: "TYPE[,TYPE...] [NAME...]"
+// and "TYPE/NAME [TYPE/NAME...]".
+func parseDescribeArgs(args []string) (describeRequest, error) {
+	if len(args) == 0 {
+		return describeRequest{}, fmt.Errorf("you must specify the type of resource to describe: one of %s", describeKinds)
 	}
-	if strings.Contains(args[0], "/") {
-		var names []string
+	typeName := strings.Contains(args[0], "/")
+	if !typeName {
+		for _, a := range args[1:] {
+			if strings.Contains(a, "/") {
+				return describeRequest{}, fmt.Errorf("there is no need to specify a resource type as a separate argument when passing arguments in resource/name form (e.g. 'moor describe pod/web')")
+			}
+		}
+	}
+	types := strings.Split(args[0], ",")
+	if typeName {
+		types = types[:0]
 		for _, a := range args {
-			t, n, ok := strings.Cut(a, "/")
-			if !ok || n == "" {
-				return nil, fmt.Errorf("argument %q: want secret/NAME", a)
-			}
-			if err := isSecret(t); err != nil {
-				return nil, err
-			}
-			names = append(names, n)
+			t, _, _ := strings.Cut(a, "/")
+			types = append(types, t)
 		}
-		return names, nil
 	}
-	if err := isSecret(args[0]); err != nil {
+	for _, t := range types {
+		k, err := parseKind(t)
+		switch {
+		case t == "":
+			continue // parseGetArgs names the empty entry
+		case err != nil:
+			return describeRequest{}, fmt.Errorf("unknown resource type %q: want one of %s", strings.ToLower(t), describeKinds)
+		case k == kindCommit:
+			return describeRequest{}, fmt.Errorf("moor describe does not describe commits: use moor get commit SHA -o yaml")
+		}
+	}
+	qs, err := parseGetArgs(args)
+	if err != nil {
+		return describeRequest{}, err
+	}
+	return describeRequest{Queries: qs, ByPrefix: !typeName && len(args) == 2}, nil
+}
+
+// describeItem is one object to describe: its name (for selection) and
+// how to render it.
+type describeItem struct {
+	name   string
+	render func(w io.Writer, now time.Time) error
+}
+
+// runDescribe fetches each queried kind, selects the named objects and
+// prints them, separated by blank lines as kubectl does. Objects found are
+// printed even when others are missing; the missing ones are returned as
+// *NotFoundError values.
+func runDescribe(ctx context.Context, r viewReader, req describeRequest, out, errOut io.Writer) []error {
+	var items []describeItem
+	var missing []error
+	for _, q := range req.Queries {
+		all, err := describeItems(ctx, r, q.Kind, req.Namespace)
+		if err != nil {
+			return []error{err}
+		}
+		found, miss := pickDescribed(all, q.Names, kinds[q.Kind].Resource, req.ByPrefix)
+		items, missing = append(items, found...), append(missing, miss...)
+	}
+	for i, it := range items {
+		var b bytes.Buffer
+		if i > 0 {
+			b.WriteString("\n\n")
+		}
+		if err := it.render(&b, req.Now); err != nil {
+			return append(missing, err)
+		}
+		if _, err := out.Write(b.Bytes()); err != nil {
+			return append(missing, err)
+		}
+	}
+	if len(items) == 0 && len(missing) == 0 {
+		fmt.Fprintln(errOut, noResources(getRequest{Queries: req.Queries, Namespace: req.Namespace}))
+	}
+	return missing
+}
+
+// describeItems lists every object of k in namespace ("" = all), sorted,
+// with what its renderer needs: nodes also get the pods and commits.
+func describeItems(ctx context.Context, r viewReader, k kind, namespace string) ([]describeItem, error) {
+	res, _, err := fetch(ctx, r, query{Kind: k}, namespace)
+	if err != nil {
 		return nil, err
 	}
-	if len(args) < 2 {
-		return nil, fmt.Errorf("name the Secret: moor describe secret NAME")
+	var items []describeItem
+	add := func(name string, render func(io.Writer, time.Time) error) {
+		items = append(items, describeItem{name: name, render: render})
 	}
-	return args[1:], nil
+	switch k {
+	case kindPod:
+		for _, v := range res.Pods {
+			add(v.Pod.Name, func(w io.Writer, now time.Time) error { return describePod(w, v, now) })
+		}
+	case kindDeployment:
+		for _, v := range res.Deployments {
+			add(v.Deployment.Name, func(w io.Writer, now time.Time) error { return describeDeployment(w, v, now) })
+		}
+	case kindService:
+		for _, v := range res.Services {
+			add(v.Service.Name, func(w io.Writer, now time.Time) error { return describeService(w, v, now) })
+		}
+	case kindJob:
+		for _, v := range res.Jobs {
+			add(v.Job.Name, func(w io.Writer, now time.Time) error { return describeJob(w, v, now) })
+		}
+	case kindCronJob:
+		for _, v := range res.CronJobs {
+			add(v.CronJob.Name, func(w io.Writer, now time.Time) error { return describeCronJob(w, v, now) })
+		}
+	case kindSecret:
+		for _, v := range res.Secrets {
+			add(v.Name, func(w io.Writer, now time.Time) error { return describeSecret(w, v, now) })
+		}
+	case kindNode:
+		if len(res.Nodes) == 0 {
+			return nil, nil
+		}
+		pods, _, err := fetch(ctx, r, query{Kind: kindPod}, "")
+		if err != nil {
+			return nil, err
+		}
+		commits, _, err := fetch(ctx, r, query{Kind: kindCommit}, "")
+		if err != nil {
+			return nil, err
+		}
+		deployed := deployedSHA(commits.Commits)
+		for _, v := range res.Nodes {
+			on := podsOnNode(pods.Pods, v.Name)
+			add(v.Name, func(w io.Writer, now time.Time) error { return describeNode(w, v, on, deployed, now) })
+		}
+	}
+	return items, nil
 }
 
-// describeSecret renders one Secret the way kubectl describe lays out an
-// object: fields, then a table of the nodes.
-func describeSecret(w io.Writer, v api.SecretView, now time.Time) error {
-	var b bytes.Buffer
-	tw := tabwriter.NewWriter(&b, 0, 8, 2, ' ', 0)
-	field := func(name, value string) { fmt.Fprintf(tw, "%s:\t%s\n", name, value) }
-	field("Name", v.Name)
-	field("Namespace", v.Namespace)
-	field("Type", v.Type)
-	field("Commit", shortSHA(v.Commit))
-	if s := v.Vault; s != nil {
-		field("Vault path", s.Path)
-		field("Engine", s.Engine)
-		switch {
-		case s.Engine == api.VaultEngineLease:
-			field("Version", "a lease per node, renewed by the node")
-		case s.Version > 0:
-			field("Version", strconv.FormatInt(s.Version, 10)+" (pinned)")
-		default:
-			field("Version", "latest (rotations roll the pods that read it through env)")
-		}
-		if len(s.Keys) == 0 {
-			field("Keys", "every key of the Vault secret")
-		}
-		for i, k := range slices.Sorted(maps.Keys(s.Keys)) {
-			label := "Keys"
-			if i > 0 {
-				label = ""
-			}
-			fmt.Fprintf(tw, "%s\t%s <- %s\n", colon(label), k, s.Keys[k])
-		}
-	} else {
-		field("Source", "plain: values in Git (development servers only)")
-		field("Keys", orNone(strings.Join(v.PlainKeys, ", ")))
+// pickDescribed returns, for each name, the item of that name; with
+// byPrefix a lone name matching nothing exactly selects every item whose
+// name starts with it, as `kubectl describe TYPE NAME` does. No names keeps
+// all.
+func pickDescribed(items []describeItem, names []string, resource string, byPrefix bool) ([]describeItem, []error) {
+	found, missing := pick(items, names, resource, exactName(func(it describeItem) (string, string) { return "", it.name }))
+	if len(missing) == 0 || !byPrefix || len(names) != 1 {
+		return found, missing
 	}
-	if len(v.Nodes) == 0 {
-		field("Nodes", "<none>: no pod uses this Secret")
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	if len(v.Nodes) == 0 {
-		_, err := w.Write(b.Bytes())
-		return err
-	}
-	b.WriteString("Nodes:\n")
-	tw = tabwriter.NewWriter(&b, 0, 8, 3, ' ', 0)
-	fmt.Fprintln(tw, "  NODE\tVERSION\tKEYS\tLAST READ\tEXPIRES\tPODS\tERROR")
-	for _, n := range v.Nodes {
-		version, read, expires := "<none>", "<never>", "-"
-		switch {
-		case n.Version > 0 && v.Vault != nil && v.Vault.Engine == api.VaultEngineLease:
-			version = "issued " + humanDuration(now.Sub(time.Unix(n.Version, 0))) + " ago" // a lease's version is its issue time
-		case n.Version > 0:
-			version = strconv.FormatInt(n.Version, 10)
+	for _, it := range items {
+		if strings.HasPrefix(it.name, names[0]) {
+			found = append(found, it)
 		}
-		if !n.ReadAt.IsZero() {
-			read = humanDuration(now.Sub(n.ReadAt)) + " ago"
-		}
-		if !n.LeaseExpires.IsZero() {
-			expires = "in " + humanDuration(n.LeaseExpires.Sub(now))
-		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Node, version, orNone(strings.Join(n.Keys, ",")), read, expires,
-			orNone(strings.Join(n.Pods, ",")), orNone(n.Error))
 	}
-	if err := tw.Flush(); err != nil {
-		return err
+	if len(found) == 0 {
+		return nil, missing
 	}
-	_, err := w.Write(b.Bytes())
-	return err
+	return found, nil
 }
 
-func colon(label string) string {
-	if label == "" {
-		return ""
+func deployedSHA(commits []api.CommitView) string {
+	for _, c := range commits {
+		if c.Deployed {
+			return c.SHA
+		}
 	}
-	return label + ":"
+	return ""
+}
+
+// podsOnNode are the pods planned onto node, in the listing's order.
+func podsOnNode(pods []api.PodView, node string) []api.PodView {
+	var out []api.PodView
+	for _, p := range pods {
+		if p.Pod.Spec.NodeName == node {
+			out = append(out, p)
+		}
+	}
+	return out
 }

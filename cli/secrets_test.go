@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spf13/cobra"
-
 	"github.com/moor-dev/moor/api"
 )
 
@@ -63,33 +61,6 @@ func TestGetSecretsGolden(t *testing.T) {
 				t.Fatalf("err = %v, wantErr %v\n%s", err, tc.wantErr, got)
 			}
 			checkGolden(t, "get-"+tc.name, []byte(got))
-		})
-	}
-}
-
-func TestDescribeSecretGolden(t *testing.T) {
-	describe := func(s Streams) *cobra.Command {
-		return newDescribeCommand(s, func(o Options) (secretReader, string, error) {
-			return fixtures(), effectiveNamespace(o, ""), nil
-		}, func() time.Time { return testNow })
-	}
-	cases := []struct {
-		name    string
-		args    []string
-		wantErr bool
-	}{
-		{"secret", []string{"describe", "secret", "db", "registry", "unread"}, false},
-		{"secret-lease-plain", []string{"describe", "secret/db-dynamic", "secrets/dev", "-n", "shop"}, false},
-		{"not-a-secret", []string{"describe", "pod", "web"}, true},
-		{"secret-not-found", []string{"describe", "secret", "db", "nope"}, true},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := runRoot(t, describe, tc.args...)
-			if (err != nil) != tc.wantErr {
-				t.Fatalf("err = %v, wantErr %v\n%s", err, tc.wantErr, got)
-			}
-			checkGolden(t, "describe-"+tc.name, []byte(got))
 		})
 	}
 }
