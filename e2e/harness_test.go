@@ -251,15 +251,17 @@ func (e *env) startServer() {
 	})
 }
 
-func (e *env) startAgent(name string) *proc {
-	return e.start("agent-"+name, "agent", "--server", e.srvURL,
+// startAgent starts node name's agent; extra are more flags.
+func (e *env) startAgent(name string, extra ...string) *proc {
+	args := []string{"agent", "--server", e.srvURL,
 		"--token-file", filepath.Join(e.srvDir, "token"), "--name", name,
 		"--data-dir", filepath.Join(e.dir, "agent-"+name), "--containerd", e.socket,
 		"--runc-root", filepath.Join(e.dir, "agent-"+name, "runc"),
 		"--insecure-registry", e.reg.Addr(), "--poll-wait", "5s",
 		// Host network: these single-node tests share the host's network
 		// namespace; TestMultiNode covers the pod network.
-		"--pod-network=false")
+		"--pod-network=false"}
+	return e.start("agent-"+name, append(args, extra...)...)
 }
 
 // cli runs a CLI verb against the test server and returns stdout.

@@ -25,6 +25,12 @@ func (a *Agent) recordProbes(r *probeRun, started, ready bool) {
 	pr := &probeRecord{StartedAt: r.StartedAt, Started: started, Ready: ready}
 	a.mu.Lock()
 	rec := a.probeRecordLocked(r)
+	if ready {
+		pr.ReadyAt = a.now()
+		if old := rec.Probe; old.forRun(r.StartedAt) && old.Ready {
+			pr.ReadyAt = old.ReadyAt // still ready: keep when it became so
+		}
+	}
 	changed := rec.Probe == nil || *rec.Probe != *pr
 	rec.Probe = pr
 	a.st.Containers[r.ID] = rec

@@ -16,7 +16,10 @@ import (
 // any other Secret failure (Vault unreachable, permission denied, missing
 // key) makes the container wait with CreateContainerConfigError, naming the
 // variable, Secret, Vault path and key. Other valueFrom and envFrom kinds
-// (config maps, field refs) are not supported yet and wait likewise.
+// (config maps, field refs) are not supported yet and wait likewise. A pod
+// whose api.AnnotationSecretVersions names a Secret at version 0 first
+// holds with ContainerCreating until the server learns the version
+// (secretResolver.awaitVersions).
 type envHook struct {
 	secrets *secretResolver
 }
@@ -26,6 +29,11 @@ var _ prestartHook = (*envHook)(nil)
 func (h *envHook) Name() string { return "env" }
 
 func (h *envHook) Prestart(ctx context.Context, req *prestartRequest, _ *prestartResponse) error {
+	// A pod whose Secret versions the server does not know yet holds
+	// until it does, rather than start and be replaced at once.
+	if err := h.secrets.awaitVersions(ctx, req.Pod); err != nil {
+		return err
+	}
 	c := req.Container
 	env := make([]string, 0, len(c.Env))
 	for i := range c.EnvFrom {

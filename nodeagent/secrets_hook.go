@@ -79,6 +79,9 @@ type secretResolver struct {
 	source SecretSource
 	// refs returns the Secrets of the applied desired state.
 	refs func() []api.SecretRef
+	// waits are the pods holding for the versions of the Secrets they
+	// read through env (secrets_hook_version.go).
+	waits versionWaits
 }
 
 // secret is a resolved Secret: where it lives and its values.

@@ -22,18 +22,24 @@ import (
 )
 
 // secretSource is a fake nodeagent.SecretSource: values by "ns/name",
-// scripted errors, and the time of every Get.
+// scripted errors, and the time of every Get. Status reports the Secrets
+// read so far as a Manager would: the version, or the error while one is
+// scripted.
 type secretSource struct {
-	mu      sync.Mutex
-	data    map[string]nodeagent.SecretData
-	errs    map[string]error
-	gets    []time.Time
+	mu   sync.Mutex
+	data map[string]nodeagent.SecretData
+	errs map[string]error
+	gets []time.Time
+	read map[string]bool // keys Get was asked for
+	// lagging keeps showing an error in Status until the time given, as
+	// a Manager does until its next background read succeeds.
+	lagging map[string]time.Time
 	watched []string // keys of the last Watch
 	changes chan string
 }
 
 func newSecretSource() *secretSource {
-	return &secretSource{data: map[string]nodeagent.SecretData{}, errs: map[string]error{}, changes: make(chan string, 8)}
+	return &secretSource{data: map[string]nodeagent.SecretData{}, errs: map[string]error{}, read: map[string]bool{}, lagging: map[string]time.Time{}, changes: make(chan string, 8)}
 }
 
 func (s *secretSource) set(key string, version int64, kv ...string) {
@@ -47,6 +53,15 @@ func (s *secretSource) set(key string, version int64, kv ...string) {
 	delete(s.errs, key)
 }
 
+// setLagging is set, with Status showing an error for lag more, as when
+// Get read the values before the background read cleared the error.
+func (s *secretSource) setLagging(key string, lag time.Duration, version int64, kv ...string) {
+	s.mu.Lock()
+	s.lagging[key] = time.Now().Add(lag)
+	s.mu.Unlock()
+	s.set(key, version, kv...)
+}
+
 func (s *secretSource) fail(key string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -57,6 +72,7 @@ func (s *secretSource) Get(_ context.Context, ref api.SecretRef, minVersion int6
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gets = append(s.gets, time.Now())
+	s.read[ref.Key()] = true
 	if err := s.errs[ref.Key()]; err != nil {
 		return nodeagent.SecretData{}, err
 	}
@@ -87,7 +103,24 @@ func (s *secretSource) watching() []string {
 
 func (s *secretSource) Changes() <-chan string { return s.changes }
 
-func (s *secretSource) Status() []api.SecretStatus { return nil }
+func (s *secretSource) Status() []api.SecretStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []api.SecretStatus
+	for key := range s.read {
+		ns, name, _ := strings.Cut(key, "/")
+		st := api.SecretStatus{Namespace: ns, Name: name}
+		if err := s.errs[key]; err != nil {
+			st.Error = err.Error()
+		} else if time.Now().Before(s.lagging[key]) {
+			st.Error = "not read again yet"
+		} else {
+			st.Version = s.data[key].Version
+		}
+		out = append(out, st)
+	}
+	return out
+}
 
 func (s *secretSource) getTimes() []time.Time {
 	s.mu.Lock()
@@ -130,8 +163,9 @@ func (s *fakeServer) setDesiredSecrets(commit string, secrets []api.SecretRef, p
 }
 
 // startWithSecrets runs an agent with src, its secrets wired and its
-// secrets loop running, and returns its logs.
-func startWithSecrets(t *testing.T, cfg nodeagent.Config, rt nodeagent.Runtime, src nodeagent.SecretSource) *lockedBuffer {
+// secrets loop running, and returns its logs. setup runs before the agent
+// does.
+func startWithSecrets(t *testing.T, cfg nodeagent.Config, rt nodeagent.Runtime, src nodeagent.SecretSource, setup ...func(*nodeagent.Agent)) *lockedBuffer {
 	t.Helper()
 	logs := &lockedBuffer{t: t}
 	cfg.Log = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -142,6 +176,9 @@ func startWithSecrets(t *testing.T, cfg nodeagent.Config, rt nodeagent.Runtime, 
 	}
 	nodeagent.WireSecrets(a)
 	nodeagent.SetRetryBackoff(a, 20*time.Millisecond, 200*time.Millisecond)
+	for _, f := range setup {
+		f(a)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() {

@@ -71,6 +71,10 @@ type probeRecord struct {
 	// probe passes.
 	Started bool `json:"started"`
 	Ready   bool `json:"ready"`
+	// ReadyAt is when the readiness probe last started to pass in this run
+	// (the Ready condition's transition time, which minReadySeconds counts
+	// from); zero while not ready.
+	ReadyAt time.Time `json:"readyAt,omitzero"`
 }
 
 // forRun reports whether r describes the run that started at startedAt.

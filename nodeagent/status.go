@@ -77,6 +77,7 @@ func podStatus(in statusInput, p *api.Pod, actual map[string]*ContainerInfo) cor
 	}
 	hash := specHash(p)
 	allStarted, allReady := true, true
+	var readyAt time.Time // when the last container became ready
 	running, succeeded, failed := 0, 0, 0
 	for ci := range p.Spec.Containers {
 		c := &p.Spec.Containers[ci]
@@ -92,6 +93,11 @@ func podStatus(in statusInput, p *api.Pod, actual map[string]*ContainerInfo) cor
 		cs := containerStatus(p, c, id, info, rec)
 		s.ContainerStatuses = append(s.ContainerStatuses, cs)
 		allReady = allReady && cs.Ready
+		if cs.Ready {
+			if t := readySince(c, info, rec); t.After(readyAt) {
+				readyAt = t
+			}
+		}
 		switch {
 		case cs.State.Running != nil:
 			running++
@@ -118,18 +124,33 @@ func podStatus(in statusInput, p *api.Pod, actual map[string]*ContainerInfo) cor
 	s.Conditions = []corev1.PodCondition{
 		{Type: corev1.PodScheduled, Status: corev1.ConditionTrue},
 		{Type: corev1.PodInitialized, Status: corev1.ConditionTrue},
-		condition(corev1.ContainersReady, ready),
-		condition(corev1.PodReady, ready),
+		condition(corev1.ContainersReady, ready, readyAt),
+		condition(corev1.PodReady, ready, readyAt),
 	}
 	return s
 }
 
-// condition is a pod condition whose reason says why it is false.
-func condition(t corev1.PodConditionType, ok bool) corev1.PodCondition {
+// condition is a pod condition whose reason says why it is false. A true
+// condition carries since, when it became true, as its transition time:
+// the reconciler counts minReadySeconds from it.
+func condition(t corev1.PodConditionType, ok bool, since time.Time) corev1.PodCondition {
 	if ok {
-		return corev1.PodCondition{Type: t, Status: corev1.ConditionTrue}
+		c := corev1.PodCondition{Type: t, Status: corev1.ConditionTrue}
+		if !since.IsZero() {
+			c.LastTransitionTime = metav1.NewTime(since.UTC())
+		}
+		return c
 	}
 	return corev1.PodCondition{Type: t, Status: corev1.ConditionFalse, Reason: "ContainersNotReady"}
+}
+
+// readySince is when a ready container became ready: when its readiness
+// probe started to pass, else when it started running.
+func readySince(c *corev1.Container, info *ContainerInfo, rec containerRecord) time.Time {
+	if c.ReadinessProbe != nil && rec.Probe.forRun(info.StartedAt) && !rec.Probe.ReadyAt.IsZero() {
+		return rec.Probe.ReadyAt
+	}
+	return info.StartedAt
 }
 
 // containerStatus is one container's status. info is nil when the runtime

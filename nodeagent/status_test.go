@@ -126,9 +126,15 @@ func TestBuildStatusReady(t *testing.T) {
 	if s.Phase != corev1.PodRunning {
 		t.Errorf("phase %s", s.Phase)
 	}
+	started := ctr(p, "app", StateRunning).StartedAt
 	for _, c := range s.Conditions {
 		if c.Status != corev1.ConditionTrue {
 			t.Errorf("condition %s is %s", c.Type, c.Status)
+		}
+		// minReadySeconds counts from Ready's transition: without a
+		// readiness probe, the container's start.
+		if (c.Type == corev1.PodReady || c.Type == corev1.ContainersReady) && !c.LastTransitionTime.Time.Equal(started.UTC()) {
+			t.Errorf("condition %s transition %v, want the start %v", c.Type, c.LastTransitionTime, started)
 		}
 	}
 }

@@ -167,9 +167,16 @@ func splitReplicaName(pod string) (deploy, hash string, ok bool) {
 // container start.
 func readySince(st *corev1.PodStatus) (time.Time, bool) {
 	for _, c := range st.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.LastTransitionTime.Time, c.Status == corev1.ConditionTrue
+		if c.Type != corev1.PodReady {
+			continue
 		}
+		if c.Status != corev1.ConditionTrue {
+			return time.Time{}, false
+		}
+		if !c.LastTransitionTime.IsZero() {
+			return c.LastTransitionTime.Time, true
+		}
+		break // agents that send no transition time: the containers' start
 	}
 	if len(st.ContainerStatuses) == 0 {
 		return time.Time{}, false

@@ -53,6 +53,11 @@ func TestReadySince(t *testing.T) {
 			}},
 		{name: "all containers ready, since the latest start", wantReady: true, wantSince: t0.Add(time.Second),
 			st: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{runningAt(true, t0), runningAt(true, t0.Add(time.Second))}}},
+		{name: "ready condition without a transition time: the containers' start", wantReady: true, wantSince: t0,
+			st: corev1.PodStatus{
+				Conditions:        []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}},
+				ContainerStatuses: []corev1.ContainerStatus{runningAt(true, t0)},
+			}},
 		{name: "one container not ready",
 			st: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{runningAt(true, t0), runningAt(false, t0)}}},
 	}
