@@ -114,14 +114,17 @@ func ParseLogRequest(q url.Values) (LogRequest, error) {
 }
 
 // SessionRequest is one request a node agent picks up from
-// PathNodeSessions. The fields of the request of its Kind are inline:
-// {"id": ..., "kind": "logs", "namespace": ..., "pod": ..., ...}.
+// PathNodeSessions. The fields of a logs request are inline:
+// {"id": ..., "kind": "logs", "namespace": ..., "pod": ..., ...}; an exec
+// request is under "exec": {"id": ..., "kind": "exec", "exec": {...}}.
 type SessionRequest struct {
 	// ID names the session in PathNodeSession; it is random and valid
 	// only for the node the request was given to.
 	ID   string `json:"id"`
 	Kind string `json:"kind"`
 	LogRequest
+	// Exec is the request of a SessionKindExec session.
+	Exec *ExecRequest `json:"exec,omitempty"`
 }
 
 // SessionError is an agent's answer to a session it cannot serve: Status

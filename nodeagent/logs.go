@@ -41,9 +41,9 @@ const (
 var _ remote.LogSource = (*Agent)(nil)
 
 // serveSessions runs the loop that serves the server's sessions (`moor
-// logs`) over c until ctx ends. The run loop starts it once connected.
+// logs`, `moor exec`) over c until ctx ends. The run loop starts it once connected.
 func (a *Agent) serveSessions(ctx context.Context, c *client) {
-	l, err := remote.New(remote.Config{Client: c.hc, Server: c.base, Node: a.cfg.Name, Logs: a,
+	l, err := remote.New(remote.Config{Client: c.hc, Server: c.base, Node: a.cfg.Name, Logs: a, Exec: a,
 		Log: a.cfg.Log.With("node", a.cfg.Name), PollWait: a.cfg.PollWait})
 	if err != nil {
 		a.log.Error("cannot serve logs", "err", err)
@@ -57,18 +57,7 @@ func (a *Agent) serveSessions(ctx context.Context, c *client) {
 // errdefs.ErrInvalidArgument for a container the pod lacks or that has
 // not started yet and for --previous without a previous run.
 func (a *Agent) OpenLogs(ctx context.Context, req api.LogRequest) (io.ReadCloser, error) {
-	actual, err := a.rt.List(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("logs: list containers: %w", err)
-	}
-	a.mu.Lock()
-	if a.st == nil {
-		a.mu.Unlock()
-		return nil, errdefs.ErrUnavailable.WithMessage("the node agent is still starting; retry")
-	}
-	t, err := resolveLogTarget(logTargetInput{Node: a.cfg.Name, Pods: a.desiredPodsLocked(), Records: a.st.Containers,
-		Actual: actual, LogDir: a.runner.logDir, Req: req})
-	a.mu.Unlock()
+	t, _, err := a.resolveContainer(ctx, "logs", req)
 	if err != nil {
 		return nil, err
 	}
@@ -87,6 +76,25 @@ func (a *Agent) OpenLogs(ctx context.Context, req api.LogRequest) (io.ReadCloser
 		return newLineStamper(s, a.now), nil
 	}
 	return s, nil
+}
+
+// resolveContainer maps the pod and container of req (which `moor logs`
+// and `moor exec` name alike) to a container of this node, with
+// resolveLogTarget, and returns the runtime's containers it looked at;
+// what names the verb in errors.
+func (a *Agent) resolveContainer(ctx context.Context, what string, req api.LogRequest) (logTarget, []ContainerInfo, error) {
+	actual, err := a.rt.List(ctx)
+	if err != nil {
+		return logTarget{}, nil, fmt.Errorf("%s: list containers: %w", what, err)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.st == nil {
+		return logTarget{}, nil, errdefs.ErrUnavailable.WithMessage("the node agent is still starting; retry")
+	}
+	t, err := resolveLogTarget(logTargetInput{Node: a.cfg.Name, Pods: a.desiredPodsLocked(), Records: a.st.Containers,
+		Actual: actual, LogDir: a.runner.logDir, Req: req})
+	return t, actual, err
 }
 
 // containerDone reports whether container id of pod incarnation uid has

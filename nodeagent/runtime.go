@@ -40,11 +40,18 @@ type Runtime interface {
 	Exec(ctx context.Context, id string, req ExecRequest) (exitCode int, err error)
 }
 
-// ExecRequest is a process to run in a running container (probes, and
-// later `moor exec`). Fields may be added (stdin, a terminal).
+// ExecRequest is a process to run in a running container (probes and
+// `moor exec`). Fields may be added (a terminal).
 type ExecRequest struct {
 	// Cmd is the argv; Cmd[0] is looked up in the container's PATH.
 	Cmd []string
+	// Stdin, when set, is copied to the process's stdin, which is closed
+	// when Stdin ends (io.EOF or an error), so that a process reading it
+	// to its end (cat) finishes. Nil: the process's stdin is empty. Exec
+	// may return with a Read of Stdin still pending (the process exited
+	// without reading all of it); the caller ends that Read by closing
+	// Stdin's source.
+	Stdin io.Reader
 	// Stdout and Stderr receive the process's output; nil discards it.
 	// They are written from other goroutines, but never after Exec
 	// returns.

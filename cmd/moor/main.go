@@ -24,7 +24,7 @@ func main() {
 	err := newRoot().ExecuteContext(ctx)
 	stop()
 	if err != nil {
-		os.Exit(1)
+		os.Exit(cli.ExitCode(err)) // 1, or the exit code of moor exec's command
 	}
 }
 
@@ -68,6 +68,7 @@ func newRoot() *cobra.Command {
 		cli.NewSyncCommand(streams),
 		cli.NewCreateCommand(streams),
 		cli.NewLogsCommand(streams),
+		cli.NewExecCommand(streams),
 		cli.NewDescribeCommand(streams),
 		cli.NewRolloutCommand(streams),
 		&cobra.Command{

@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
+	"sync"
 	"syscall"
 	"time"
 
@@ -21,9 +23,10 @@ const execIOTimeout = 2 * time.Second
 
 // Exec runs req.Cmd as an extra process of the container's task, with the
 // process settings of the container's spec (user, env, cwd, capabilities)
-// and a unique exec ID, copies its output through FIFOs to req's writers
-// and deletes the process before returning. When ctx ends first the
-// process is killed.
+// and a unique exec ID, copies req.Stdin to it and its output to req's
+// writers through FIFOs, and deletes the process before returning. When
+// req.Stdin ends, the process's stdin is closed (CloseIO). When ctx ends
+// first the process is killed.
 func (r *Runtime) Exec(ctx context.Context, id string, req nodeagent.ExecRequest) (int, error) {
 	if len(req.Cmd) == 0 {
 		return -1, fmt.Errorf("exec in container %s: empty command: %w", id, errdefs.ErrInvalidArgument)
@@ -63,7 +66,23 @@ func (r *Runtime) Exec(ctx context.Context, id string, req nodeagent.ExecRequest
 	if err != nil {
 		return -1, fmt.Errorf("exec in container %s: %w", id, err)
 	}
-	proc, err := task.Exec(nctx, execID, &pspec, cio.NewCreator(cio.WithStreams(nil, req.Stdout, req.Stderr)))
+	var stdin io.Reader
+	stdinEnded := make(chan struct{})
+	if req.Stdin != nil {
+		stdin = &endNotifier{r: req.Stdin, ended: stdinEnded}
+	}
+	stdout, stderr := req.Stdout, req.Stderr
+	if stdin != nil || stdout != nil || stderr != nil {
+		// The shim wants both output FIFOs unless it is given no stream
+		// at all (it opens "" as a file and fails).
+		if stdout == nil {
+			stdout = io.Discard
+		}
+		if stderr == nil {
+			stderr = io.Discard
+		}
+	}
+	proc, err := task.Exec(nctx, execID, &pspec, cio.NewCreator(cio.WithStreams(stdin, stdout, stderr)))
 	if err != nil {
 		return -1, fmt.Errorf("exec %q in container %s: %w", req.Cmd[0], id, err)
 	}
@@ -99,6 +118,27 @@ func (r *Runtime) Exec(ctx context.Context, id string, req nodeagent.ExecRequest
 	if err := proc.Start(nctx); err != nil {
 		return -1, fmt.Errorf("exec %q in container %s: %w", req.Cmd[0], id, err)
 	}
+	if stdin != nil {
+		// The shim holds the stdin FIFO open until CloseIO, so the process
+		// sees the end of its stdin only after both that and the copy
+		// into the FIFO have ended: no input is lost.
+		returned, closer := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(closer)
+			select {
+			case <-stdinEnded:
+			case <-returned:
+				return
+			}
+			if err := proc.CloseIO(cleanup, containerd.WithStdinCloser); err != nil && !errdefs.IsNotFound(err) {
+				r.log.Debug("close exec stdin", "id", id, "exec_id", execID, "err", err)
+			}
+		}()
+		defer func() {
+			close(returned)
+			<-closer
+		}()
+	}
 	select {
 	case es := <-exitCh:
 		code, _, err := es.Result()
@@ -118,6 +158,22 @@ func (r *Runtime) Exec(ctx context.Context, id string, req nodeagent.ExecRequest
 	case <-cleanup.Done():
 	}
 	return -1, fmt.Errorf("exec %q in container %s: %w", req.Cmd[0], id, ctx.Err())
+}
+
+// endNotifier closes ended when a Read of r fails (io.EOF or an error).
+type endNotifier struct {
+	r     io.Reader
+	ended chan struct{}
+	once  sync.Once
+}
+
+// Read implements io.Reader.
+func (e *endNotifier) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil {
+		e.once.Do(func() { close(e.ended) })
+	}
+	return n, err
 }
 
 // waitIO waits up to d for the process's output to be copied.

@@ -160,6 +160,7 @@ var execCommands = map[runtimetest.ExecProgram][]string{
 	runtimetest.ExecHang:   {"sleep", "1000"},
 	runtimetest.ExecTouch:  {"touch", runtimetest.ExecFile},
 	runtimetest.ExecTest:   {"test", "-f", runtimetest.ExecFile},
+	runtimetest.ExecCat:    {"cat"},
 }
 
 // TestImageConfigAndIsolation checks argv/env/cwd resolution against a real

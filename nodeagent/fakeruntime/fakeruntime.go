@@ -5,7 +5,7 @@
 //
 // Processes do nothing by themselves: tests make them print (Print), exit
 // (Exit) or ignore the stop signal (SetStopBehaviour), and answer Exec
-// through a handler (HandleExec). Failures are injected with FailPull and
+// through a handler (HandleExec, or HandleExecIO for one reading stdin). Failures are injected with FailPull and
 // Fail. Every method is safe for concurrent use.
 package fakeruntime
 
@@ -51,7 +51,7 @@ type Runtime struct {
 	failNext  map[string]error // "op id" -> error for the next call
 	ctrs      map[string]*container
 	behaviour map[string]StopBehaviour
-	execs     map[string]ExecHandler
+	execs     map[string]ExecIOHandler
 	calls     []string
 	nextPid   uint32
 }
@@ -72,7 +72,7 @@ func New() *Runtime {
 		failNext:  map[string]error{},
 		ctrs:      map[string]*container{},
 		behaviour: map[string]StopBehaviour{},
-		execs:     map[string]ExecHandler{},
+		execs:     map[string]ExecIOHandler{},
 		nextPid:   1000,
 	}
 }
@@ -124,6 +124,21 @@ type ExecHandler func(ctx context.Context, cmd []string, stdout, stderr io.Write
 // Remove and Create, like SetStopBehaviour); nil restores the default, a
 // process that exits 0 at once without output.
 func (r *Runtime) HandleExec(id string, h ExecHandler) {
+	if h == nil {
+		r.HandleExecIO(id, nil)
+		return
+	}
+	r.HandleExecIO(id, func(ctx context.Context, cmd []string, _ io.Reader, stdout, stderr io.Writer) (int, error) {
+		return h(ctx, cmd, stdout, stderr)
+	})
+}
+
+// ExecIOHandler is an ExecHandler that also reads the process's stdin:
+// ExecRequest.Stdin, or an empty reader when that is nil.
+type ExecIOHandler func(ctx context.Context, cmd []string, stdin io.Reader, stdout, stderr io.Writer) (exitCode int, err error)
+
+// HandleExecIO is HandleExec for a handler that reads stdin.
+func (r *Runtime) HandleExecIO(id string, h ExecIOHandler) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if h == nil {
@@ -402,8 +417,9 @@ func (r *Runtime) Logs(ctx context.Context, id string, w io.Writer) error {
 	return nil
 }
 
-// Exec runs the container's ExecHandler (see HandleExec) while the
-// container runs. Nil writers discard.
+// Exec runs the container's handler (see HandleExec and HandleExecIO)
+// while the container runs. Nil writers discard; a nil Stdin reads as
+// empty.
 func (r *Runtime) Exec(ctx context.Context, id string, req nodeagent.ExecRequest) (int, error) {
 	r.mu.Lock()
 	r.calls = append(r.calls, strings.TrimSpace("exec "+id+" "+strings.Join(req.Cmd, " ")))
@@ -428,14 +444,17 @@ func (r *Runtime) Exec(ctx context.Context, id string, req nodeagent.ExecRequest
 	if h == nil {
 		return 0, nil
 	}
-	stdout, stderr := req.Stdout, req.Stderr
+	stdin, stdout, stderr := req.Stdin, req.Stdout, req.Stderr
+	if stdin == nil {
+		stdin = strings.NewReader("")
+	}
 	if stdout == nil {
 		stdout = io.Discard
 	}
 	if stderr == nil {
 		stderr = io.Discard
 	}
-	code, err := h(ctx, slices.Clone(req.Cmd), stdout, stderr)
+	code, err := h(ctx, slices.Clone(req.Cmd), stdin, stdout, stderr)
 	if cerr := ctx.Err(); cerr != nil {
 		return -1, fmt.Errorf("exec %q in container %q: %w", req.Cmd[0], id, cerr)
 	}

@@ -33,7 +33,7 @@ func TestSuite(t *testing.T) {
 				switch p {
 				case runtimetest.Sleep:
 					rt.SetStopBehaviour(id, fakeruntime.StopIgnoresSignal)
-					rt.HandleExec(id, execPrograms())
+					rt.HandleExecIO(id, execPrograms())
 				case runtimetest.PrintExit:
 					if err := rt.Print(id, "hi\n"); err != nil {
 						t.Fatal(err)
@@ -58,10 +58,16 @@ func TestSuite(t *testing.T) {
 }
 
 // execPrograms plays the suite's Exec programs in one container.
-func execPrograms() fakeruntime.ExecHandler {
+func execPrograms() fakeruntime.ExecIOHandler {
 	var mu sync.Mutex
 	touched := false
-	return func(ctx context.Context, cmd []string, stdout, stderr io.Writer) (int, error) {
+	return func(ctx context.Context, cmd []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
+		if cmd[1] == runtimetest.ExecCat.String() {
+			if _, err := io.Copy(stdout, stdin); err != nil {
+				return 1, nil
+			}
+			return 0, nil
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		switch cmd[1] {

@@ -1,15 +1,18 @@
 // Package remote is the node agent's end of the reverse tunnel through
-// which the server reaches the node for `moor logs`. The server cannot
-// dial nodes (they may sit behind NAT), so the agent long-polls
-// api.PathNodeSessions over its own outbound mTLS connection and answers
-// each session it picks up by uploading to api.PathNodeSession: the log
-// stream, or an api.SessionError. The server pipes the upload to the
-// client that asked; a client that goes away ends the upload, which
-// cancels the context the stream was opened with.
+// which the server reaches the node for `moor logs` and `moor exec`. The
+// server cannot dial nodes (they may sit behind NAT), so the agent
+// long-polls api.PathNodeSessions over its own outbound mTLS connection
+// and answers each session it picks up by uploading to
+// api.PathNodeSession: the log stream or exec stream, or an
+// api.SessionError; an exec session reads the client's stdin from
+// api.PathNodeSessionStdin. The server pipes the upload to the client
+// that asked; a client that goes away ends the upload, which cancels the
+// context the stream was opened with (and so kills an exec's command).
 //
 // It owns only the loop and its HTTP requests. What a session returns
-// comes from a LogSource the agent provides; the package must not import
-// the reconciler, the rest of the node agent or any runtime.
+// comes from the LogSource and ExecSource the agent provides; the package
+// must not import the reconciler, the rest of the node agent or any
+// runtime.
 package remote
 
 import (
@@ -67,6 +70,9 @@ type Config struct {
 	Node string
 	// Logs serves the logs sessions.
 	Logs LogSource
+	// Exec serves the exec sessions; nil answers them 501 Not
+	// Implemented.
+	Exec ExecSource
 	// Log receives the loop's logs; component=remote is added. Nil
 	// discards them.
 	Log *slog.Logger
@@ -224,12 +230,16 @@ func (l *Loop) poll(ctx context.Context) ([]api.SessionRequest, error) {
 func (l *Loop) serve(ctx context.Context, req api.SessionRequest) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // ends the stream once its upload is over
-	log := l.log.With("session", req.ID, "kind", req.Kind, "namespace", req.Namespace, "pod", req.Pod, "container", req.Container)
-	if req.Kind != api.SessionKindLogs {
+	switch {
+	case req.Kind == api.SessionKindExec && l.cfg.Exec != nil:
+		l.serveExec(ctx, req)
+		return
+	case req.Kind != api.SessionKindLogs:
 		l.answerError(ctx, req.ID, http.StatusNotImplemented,
 			fmt.Sprintf("the agent of node %q does not serve %q sessions; upgrade it", l.cfg.Node, req.Kind))
 		return
 	}
+	log := l.log.With("session", req.ID, "kind", req.Kind, "namespace", req.Namespace, "pod", req.Pod, "container", req.Container)
 	rc, err := l.cfg.Logs.OpenLogs(ctx, req.LogRequest)
 	if err != nil {
 		log.Info("cannot serve logs", "err", err)

@@ -35,6 +35,9 @@ type fakeServer struct {
 	queue   chan api.SessionRequest
 	answers chan answer
 	cut     bool
+	// stdin is what the stdin endpoint answers per session id; a session
+	// missing here answers 404.
+	stdin map[string]io.Reader
 
 	mu        sync.Mutex
 	polls     int
@@ -42,10 +45,11 @@ type fakeServer struct {
 }
 
 func newFakeServer(t *testing.T) *fakeServer {
-	s := &fakeServer{t: t, queue: make(chan api.SessionRequest, 16), answers: make(chan answer, 16)}
+	s := &fakeServer{t: t, queue: make(chan api.SessionRequest, 16), answers: make(chan answer, 16), stdin: map[string]io.Reader{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+strings.Replace(api.PathNodeSessions, "{name}", node, 1), s.poll)
 	mux.HandleFunc("POST "+strings.Replace(api.PathNodeSession, "{name}", node, 1), s.answer)
+	mux.HandleFunc("GET "+strings.Replace(api.PathNodeSessionStdin, "{name}", node, 1), s.serveStdin)
 	s.srv = httptest.NewServer(mux)
 	t.Cleanup(s.srv.Close)
 	return s
@@ -170,9 +174,15 @@ func (q *quietStream) Close() error { return nil }
 
 func startLoop(t *testing.T, s *fakeServer, src LogSource, maxSessions int) (stop func()) {
 	t.Helper()
-	l, err := New(Config{Client: s.srv.Client(), Server: s.srv.URL, Node: node, Logs: src,
-		PollWait: 2 * time.Second, MaxSessions: maxSessions, RetryBase: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond,
-		Log: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	return runLoop(t, Config{Client: s.srv.Client(), Server: s.srv.URL, Node: node, Logs: src, MaxSessions: maxSessions})
+}
+
+// runLoop runs a loop with cfg and fast test timings until the test ends.
+func runLoop(t *testing.T, cfg Config) (stop func()) {
+	t.Helper()
+	cfg.PollWait, cfg.RetryBase, cfg.RetryMax = 2*time.Second, 10*time.Millisecond, 50*time.Millisecond
+	cfg.Log = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	l, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

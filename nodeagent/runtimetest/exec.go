@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -120,5 +122,97 @@ func testExecNotRunning(t *testing.T, s *suite) {
 	s.waitFor(t, spec.ID, "exited", exited)
 	if err := errOnly(s.rt.Exec(ctx(t), spec.ID, nodeagent.ExecRequest{Cmd: s.fx.ExecCommand(ExecOutput)})); !errdefs.IsFailedPrecondition(err) {
 		t.Errorf("Exec in an exited container: %v, want FailedPrecondition", err)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a poller.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+func testExecStdin(t *testing.T, s *suite) {
+	cat := s.fx.ExecCommand(ExecCat)
+	if cat == nil {
+		t.Skip("the fixture maps no command for ExecCat")
+	}
+	const id = "rt-exec-stdin"
+	s.running(t, id)
+
+	// All of stdin at once; its end ends cat.
+	var out bytes.Buffer
+	code, err := s.rt.Exec(ctx(t), id, nodeagent.ExecRequest{Cmd: cat, Stdin: strings.NewReader("hello\n"), Stdout: &out})
+	if err != nil || code != 0 || out.String() != "hello\n" {
+		t.Errorf("Exec(%v) with stdin %q = %d, stdout %q, err %v; want 0, %q, nil", ExecCat, "hello\n", code, out.String(), err, "hello\n")
+	}
+	// No stdin reads as empty.
+	out.Reset()
+	code, err = s.rt.Exec(ctx(t), id, nodeagent.ExecRequest{Cmd: cat, Stdout: &out})
+	if err != nil || code != 0 || out.Len() != 0 {
+		t.Errorf("Exec(%v) without stdin = %d, stdout %q, err %v; want 0, empty, nil", ExecCat, code, out.String(), err)
+	}
+
+	// Stdin streams: the process sees the first line before the second
+	// is written, and ends when stdin is closed.
+	pr, pw := io.Pipe()
+	var sout syncBuffer
+	type result struct {
+		code int
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		code, err := s.rt.Exec(ctx(t), id, nodeagent.ExecRequest{Cmd: cat, Stdin: pr, Stdout: &sout})
+		done <- result{code, err}
+	}()
+	if _, err := io.WriteString(pw, "one\n"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(s.fx.Timeout)
+	for sout.String() != "one\n" {
+		if time.Now().After(deadline) {
+			t.Fatalf("the streamed stdin's first line did not come back within %v: stdout %q", s.fx.Timeout, sout.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	io.WriteString(pw, "two\n")
+	pw.Close()
+	select {
+	case r := <-done:
+		if r.err != nil || r.code != 0 || sout.String() != "one\ntwo\n" {
+			t.Errorf("Exec(%v) with streamed stdin = %d, stdout %q, err %v; want 0, %q, nil", ExecCat, r.code, sout.String(), r.err, "one\ntwo\n")
+		}
+	case <-time.After(s.fx.Timeout):
+		t.Fatalf("Exec(%v) still runs %v after its stdin was closed", ExecCat, s.fx.Timeout)
+	}
+
+	// A process that exits without reading its stdin does not wait for
+	// stdin's end.
+	pr2, pw2 := io.Pipe()
+	defer pw2.Close()
+	ch := make(chan result, 1)
+	go func() {
+		code, err := s.rt.Exec(ctx(t), id, nodeagent.ExecRequest{Cmd: s.fx.ExecCommand(ExecOutput), Stdin: pr2})
+		ch <- result{code, err}
+	}()
+	select {
+	case r := <-ch:
+		if r.err != nil || r.code != ExecExitCode {
+			t.Errorf("Exec(%v) with an open stdin = %d, %v; want %d, nil", ExecOutput, r.code, r.err, ExecExitCode)
+		}
+	case <-time.After(s.fx.Timeout):
+		t.Fatalf("Exec(%v) with an open stdin did not return within %v", ExecOutput, s.fx.Timeout)
 	}
 }

@@ -62,6 +62,9 @@ const (
 	ExecTouch
 	// ExecTest exits 0 when ExecFile exists in the container, 1 otherwise.
 	ExecTest
+	// ExecCat copies its stdin to its stdout and exits 0 at the end of
+	// stdin. The stdin tests skip when ExecCommand maps it to nil.
+	ExecCat
 )
 
 // What the Exec programs print, return and touch.
@@ -84,6 +87,8 @@ func (p ExecProgram) String() string {
 		return "exec-touch"
 	case ExecTest:
 		return "exec-test"
+	case ExecCat:
+		return "exec-cat"
 	}
 	return fmt.Sprintf("exec-program(%d)", int(p))
 }
@@ -151,6 +156,7 @@ func Run(t *testing.T, newRuntime func(t *testing.T) (nodeagent.Runtime, Fixture
 		{"ExecConcurrent", testExecConcurrent},
 		{"ExecTimeoutKills", testExecTimeout},
 		{"ExecNotRunning", testExecNotRunning},
+		{"ExecStdin", testExecStdin},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

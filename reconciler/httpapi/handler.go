@@ -136,7 +136,8 @@ func New(cfg Config) (*Handler, error) {
 		{"GET " + api.PathCommits, h.admin(list(cfg.Admin.Commits))},
 		{"GET " + api.PathServices, h.admin(list(cfg.Admin.Services))},
 	}
-	for _, r := range slices.Concat(routes, h.batchRoutes(), h.logRoutes(), h.secretRoutes()) {
+	hub := newSessionHub(cfg.Logs)
+	for _, r := range slices.Concat(routes, h.batchRoutes(), h.logRoutes(hub), h.execRoutes(hub), h.secretRoutes()) {
 		h.mux.Handle(r.pattern, h.serve(r.fn))
 	}
 	return h, nil

@@ -57,12 +57,12 @@ func (c *LogsConfig) validate(admin Admin) error {
 	return nil
 }
 
-// logRoutes are `moor logs` (admin) and the node side of its sessions.
-func (h *Handler) logRoutes() []struct {
+// logRoutes are `moor logs` (admin) and the node side of the sessions
+// of hub.
+func (h *Handler) logRoutes(hub *sessionHub) []struct {
 	pattern string
 	fn      handlerFunc
 } {
-	hub := newSessionHub(h.cfg.Logs)
 	return []struct {
 		pattern string
 		fn      handlerFunc

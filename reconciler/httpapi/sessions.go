@@ -16,12 +16,14 @@ import (
 )
 
 // This file is the session hub: the server side of the reverse tunnel
-// that carries `moor logs` to node agents. The server cannot dial a node,
-// so a client's request becomes a session the node's agent picks up on
-// its long-poll (claim) and answers by uploading to the server (attach);
-// the client's handler then reads that upload and relays it. The hub
-// bounds how many sessions are open, per node and in all, and forgets a
-// session as soon as its client's handler returns.
+// that carries `moor logs` and `moor exec` to node agents. The server
+// cannot dial a node, so a client's request becomes a session the node's
+// agent picks up on its long-poll (claim) and answers by uploading to the
+// server (attach); the client's handler then reads that upload and
+// relays it. An exec session with stdin also hands the client's request
+// body to the node's stdin read (takeStdin). The hub bounds how many
+// sessions are open, per node and in all, and forgets a session as soon
+// as its client's handler returns.
 
 // Defaults of LogsConfig.
 const (
@@ -60,6 +62,24 @@ type session struct {
 	closed   bool          // the client's handler is done with it
 	up       *upload       // the node's answer, once attached
 	attached chan struct{} // closed when up is set
+	stdin    *stdinRelay   // an exec's stdin; nil when it has none
+}
+
+// stdinRelay is the client's stdin of an exec session: the body of the
+// client's request, which the node's stdin handler copies to the node
+// while the client's handler relays the output. Its fields below done
+// are guarded by sessionHub.mu.
+type stdinRelay struct {
+	body io.Reader
+	// stop makes a pending or later read of body fail at once (the
+	// client stream's read deadline); it must be safe to call from any
+	// goroutine.
+	stop func()
+	// done is closed by the node's handler once it no longer reads body.
+	done chan struct{}
+
+	taken     bool   // a node's handler reads it
+	stopWrite func() // stops that handler's writes to the node
 }
 
 // upload is a node's answer to a session: an error, or a stream the
@@ -110,6 +130,17 @@ func (h *sessionHub) nodeLocked(node string) *nodeSessions {
 // errdefs.ErrResourceExhausted when the node or the server has too many
 // sessions open. The caller must close the session.
 func (h *sessionHub) open(node string, req api.LogRequest) (*session, error) {
+	return h.openSession(node, api.SessionRequest{Kind: api.SessionKindLogs, LogRequest: req}, nil)
+}
+
+// openExec queues an exec session for node, with the client's stdin when
+// in is not nil; as open.
+func (h *sessionHub) openExec(node string, req api.ExecRequest, in *stdinRelay) (*session, error) {
+	return h.openSession(node, api.SessionRequest{Kind: api.SessionKindExec, Exec: &req}, in)
+}
+
+// openSession queues req, given a fresh ID, for node; as open.
+func (h *sessionHub) openSession(node string, req api.SessionRequest, in *stdinRelay) (*session, error) {
 	id, err := newSessionID()
 	if err != nil {
 		return nil, err
@@ -119,14 +150,14 @@ func (h *sessionHub) open(node string, req api.LogRequest) (*session, error) {
 	ns := h.nodeLocked(node)
 	switch {
 	case ns.open >= h.maxPerNode:
-		return nil, fmt.Errorf("%w: node %q already serves %d log streams, its limit; end some (moor logs -f) and retry",
+		return nil, fmt.Errorf("%w: node %q already serves %d sessions, its limit; end some (moor logs -f, moor exec) and retry",
 			errdefs.ErrResourceExhausted, node, ns.open)
 	case len(h.byID) >= h.maxSessions:
-		return nil, fmt.Errorf("%w: the server already relays %d log streams, its limit; end some (moor logs -f) and retry",
+		return nil, fmt.Errorf("%w: the server already relays %d sessions, its limit; end some (moor logs -f, moor exec) and retry",
 			errdefs.ErrResourceExhausted, len(h.byID))
 	}
-	s := &session{id: id, node: node, attached: make(chan struct{}),
-		req: api.SessionRequest{ID: id, Kind: api.SessionKindLogs, LogRequest: req}}
+	req.ID = id
+	s := &session{id: id, node: node, attached: make(chan struct{}), req: req, stdin: in}
 	h.byID[id] = s
 	ns.open++
 	ns.pending = append(ns.pending, s)
@@ -136,7 +167,9 @@ func (h *sessionHub) open(node string, req api.LogRequest) (*session, error) {
 }
 
 // close forgets s; an upload still attached is finished (and stopped if
-// not drained). Closing twice is harmless.
+// not drained), and a stdin relay a node's handler took is stopped and
+// waited for, so that nothing reads the client's body once close
+// returns. Closing twice is harmless.
 func (h *sessionHub) close(s *session) {
 	h.mu.Lock()
 	if s.closed {
@@ -149,10 +182,45 @@ func (h *sessionHub) close(s *session) {
 	ns.open--
 	ns.pending = slices.DeleteFunc(ns.pending, func(p *session) bool { return p == s })
 	up := s.up
+	var in *stdinRelay
+	if s.stdin != nil && s.stdin.taken {
+		in = s.stdin
+	}
 	h.mu.Unlock()
 	if up != nil {
 		up.finish()
 	}
+	if in != nil {
+		in.stop()
+		in.stopWrite()
+		<-in.done
+	}
+}
+
+// takeStdin hands the client's stdin of session id to node's stdin
+// handler, which must close the relay's done once it stops reading;
+// stopWrite must stop that handler's writes at once. Errors:
+// errdefs.ErrNotFound (no such session, or it ended),
+// errdefs.ErrPermissionDenied (it is another node's),
+// errdefs.ErrInvalidArgument (it has no stdin), errdefs.ErrAlreadyExists
+// (it was taken before).
+func (h *sessionHub) takeStdin(node, id string, stopWrite func()) (*stdinRelay, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s, ok := h.byID[id]
+	switch {
+	case !ok:
+		return nil, fmt.Errorf("%w: session %q not found: it ended (its client went away or gave up waiting) or never existed", errdefs.ErrNotFound, id)
+	case s.node != node:
+		return nil, fmt.Errorf("%w: session %q is not for node %q; a node reads only its own sessions' stdin", errdefs.ErrPermissionDenied, id, node)
+	case s.stdin == nil:
+		return nil, fmt.Errorf("%w: session %q has no stdin: its client did not ask for one (moor exec -i)", errdefs.ErrInvalidArgument, id)
+	case s.stdin.taken:
+		return nil, fmt.Errorf("%w: the stdin of session %q is read already", errdefs.ErrAlreadyExists, id)
+	}
+	s.stdin.taken = true
+	s.stdin.stopWrite = stopWrite
+	return s.stdin, nil
 }
 
 // claim returns node's pending sessions, which are then no longer
