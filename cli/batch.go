@@ -137,13 +137,7 @@ func NewCreateCommand(s Streams) *cobra.Command {
 		Short: "Create a resource the server runs outside Git (a Job from a CronJob)",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(newCreateJobCommand(s, func(o Options) (jobCreator, string, error) {
-		c, ns, err := connectClient(o)
-		if err != nil {
-			return nil, "", err
-		}
-		return c, ns, nil
-	}))
+	cmd.AddCommand(newCreateJobCommand(s, connectAs[jobCreator]))
 	return cmd
 }
 

@@ -20,13 +20,7 @@ import (
 
 // NewDescribeCommand returns `moor describe`.
 func NewDescribeCommand(s Streams) *cobra.Command {
-	return newDescribeCommand(s, func(o Options) (viewReader, string, error) {
-		c, ns, err := connectClient(o)
-		if err != nil {
-			return nil, "", err
-		}
-		return c, ns, nil
-	}, time.Now)
+	return newDescribeCommand(s, connectAs[viewReader], time.Now)
 }
 
 // describeKinds is the help text listing the types describe knows.

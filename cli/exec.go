@@ -182,13 +182,7 @@ type execOptions struct {
 
 // NewExecCommand returns `moor exec`.
 func NewExecCommand(s Streams) *cobra.Command {
-	return newExecCommand(s, func(o Options) (execClient, string, error) {
-		c, ns, err := connectClient(o)
-		if err != nil {
-			return nil, "", err
-		}
-		return c, ns, nil
-	})
+	return newExecCommand(s, connectAs[execClient])
 }
 
 func newExecCommand(s Streams, connect func(Options) (execClient, string, error)) *cobra.Command {
@@ -223,15 +217,7 @@ func newExecCommand(s Streams, connect func(Options) (execClient, string, error)
 		},
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cmd.SetErrPrefix("") // inherit, unless reportErrors sets one
-			o, err := optionsFrom(cmd)
-			if err != nil {
-				return err
-			}
-			if o.AllNamespaces {
-				return errors.New("-A does not apply to exec: pass -n NAMESPACE")
-			}
-			target, err := parseExecTarget(args[0])
+			o, target, err := startPodVerb(cmd, args[0], execVerb)
 			if err != nil {
 				return err
 			}
@@ -259,33 +245,17 @@ func newExecCommand(s Streams, connect func(Options) (execClient, string, error)
 	return cmd
 }
 
-// parseExecTarget accepts NAME (a pod) and TYPE/NAME for pods,
-// deployments and jobs.
-func parseExecTarget(arg string) (logsTarget, error) {
-	typ, name, typed := strings.Cut(arg, "/")
-	if !typed {
-		typ, name = "pod", arg
-	}
-	if name == "" {
-		return logsTarget{}, fmt.Errorf("%q: want POD or TYPE/NAME, e.g. pod/web-7d9f-abcde or deployment/web", arg)
-	}
-	k, err := parseKind(typ)
-	if err != nil {
-		return logsTarget{}, err
-	}
-	switch k {
-	case kindPod, kindJob, kindDeployment:
-		return logsTarget{Kind: k, Name: name}, nil
-	}
-	return logsTarget{}, fmt.Errorf("cannot exec into a %s: name a pod, deployment/NAME or job/NAME", kinds[k].Prefix)
+// execVerb is how `moor exec` names its targets.
+var execVerb = podVerb{
+	name:     "exec",
+	examples: "pod/web-7d9f-abcde or deployment/web",
+	refuse:   "cannot exec into a %s: name a pod, deployment/NAME or job/NAME",
 }
 
 // runExec resolves the pod and container and runs the command; a
 // non-zero exit code is an *ExitError.
-func runExec(ctx context.Context, c execClient, o Options, ns string, t logsTarget, eo execOptions, command []string, s Streams) error {
-	lookup, cancel := context.WithTimeout(ctx, timeoutOr(o.Timeout, defaultGetTimeout))
-	defer cancel()
-	sel, err := findLogsPod(lookup, c, ns, t)
+func runExec(ctx context.Context, c execClient, o Options, ns string, t podTarget, eo execOptions, command []string, s Streams) error {
+	sel, err := findLogsPod(ctx, c, o, ns, t)
 	if err != nil {
 		return err
 	}
@@ -294,11 +264,8 @@ func runExec(ctx context.Context, c execClient, o Options, ns string, t logsTarg
 		fmt.Fprintln(s.ErrOut, note)
 	}
 	req := api.ExecRequest{Namespace: ns, Pod: sel.Pod.Name, Container: container, Command: command, Stdin: eo.Stdin}
-	if o.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.Timeout)
-		defer cancel()
-	}
+	ctx, cancel := streamContext(ctx, o)
+	defer cancel()
 	var stdin io.Reader
 	if eo.Stdin {
 		stdin = s.In

@@ -35,15 +35,21 @@ func connectClient(o Options) (*Client, string, error) {
 	return c, rc.Namespace, nil
 }
 
+// connectAs is connectClient for a verb that needs only C of the client,
+// an interface *Client implements (as a `var _ C = (*Client)(nil)` beside
+// C asserts). With an error it returns C's zero value, not a nil *Client.
+func connectAs[C any](o Options) (C, string, error) {
+	c, ns, err := connectClient(o)
+	if err != nil {
+		var none C
+		return none, "", err
+	}
+	return any(c).(C), ns, nil
+}
+
 // NewGetCommand returns `moor get`.
 func NewGetCommand(s Streams) *cobra.Command {
-	return newGetCommand(s, func(o Options) (viewReader, string, error) {
-		c, ns, err := connectClient(o)
-		if err != nil {
-			return nil, "", err
-		}
-		return c, ns, nil
-	}, time.Now)
+	return newGetCommand(s, connectAs[viewReader], time.Now)
 }
 
 // getRequest is a parsed `moor get` invocation.

@@ -68,13 +68,7 @@ type logsOptions struct {
 
 // NewLogsCommand returns `moor logs`.
 func NewLogsCommand(s Streams) *cobra.Command {
-	return newLogsCommand(s, func(o Options) (logsClient, string, error) {
-		c, ns, err := connectClient(o)
-		if err != nil {
-			return nil, "", err
-		}
-		return c, ns, nil
-	})
+	return newLogsCommand(s, connectAs[logsClient])
 }
 
 func newLogsCommand(s Streams, connect func(Options) (logsClient, string, error)) *cobra.Command {
@@ -95,15 +89,7 @@ func newLogsCommand(s Streams, connect func(Options) (logsClient, string, error)
 		},
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cmd.SetErrPrefix("") // inherit, unless reportErrors sets one
-			o, err := optionsFrom(cmd)
-			if err != nil {
-				return err
-			}
-			if o.AllNamespaces {
-				return errors.New("-A does not apply to logs: pass -n NAMESPACE")
-			}
-			target, err := parseLogsTarget(args[0])
+			o, target, err := startPodVerb(cmd, args[0], logsVerb)
 			if err != nil {
 				return err
 			}
@@ -134,39 +120,16 @@ func errorList(err error) []error {
 	return []error{err}
 }
 
-// logsTarget is what `moor logs` was asked for: a pod, or the pod of a
-// Job or Deployment.
-type logsTarget struct {
-	Kind kind // kindPod, kindJob or kindDeployment
-	Name string
-}
-
-// parseLogsTarget accepts NAME (a pod) and TYPE/NAME for pods, jobs and
-// deployments.
-func parseLogsTarget(arg string) (logsTarget, error) {
-	typ, name, typed := strings.Cut(arg, "/")
-	if !typed {
-		typ, name = "pod", arg
-	}
-	if name == "" {
-		return logsTarget{}, fmt.Errorf("%q: want POD or TYPE/NAME, e.g. pod/web-7d9f-abcde, job/migrate or deployment/web", arg)
-	}
-	k, err := parseKind(typ)
-	if err != nil {
-		return logsTarget{}, err
-	}
-	switch k {
-	case kindPod, kindJob, kindDeployment:
-		return logsTarget{Kind: k, Name: name}, nil
-	}
-	return logsTarget{}, fmt.Errorf("cannot print the logs of a %s: name a pod, job/NAME or deployment/NAME", kinds[k].Prefix)
+// logsVerb is how `moor logs` names its targets.
+var logsVerb = podVerb{
+	name:     "logs",
+	examples: "pod/web-7d9f-abcde, job/migrate or deployment/web",
+	refuse:   "cannot print the logs of a %s: name a pod, job/NAME or deployment/NAME",
 }
 
 // runLogs resolves the pod and container and streams the log to s.Out.
-func runLogs(ctx context.Context, c logsClient, o Options, ns string, t logsTarget, lo logsOptions, s Streams) error {
-	lookup, cancel := context.WithTimeout(ctx, timeoutOr(o.Timeout, defaultGetTimeout))
-	defer cancel()
-	sel, err := findLogsPod(lookup, c, ns, t)
+func runLogs(ctx context.Context, c logsClient, o Options, ns string, t podTarget, lo logsOptions, s Streams) error {
+	sel, err := findLogsPod(ctx, c, o, ns, t)
 	if err != nil {
 		return err
 	}
@@ -182,11 +145,8 @@ func runLogs(ctx context.Context, c logsClient, o Options, ns string, t logsTarg
 	if lo.Tail >= 0 {
 		req.TailLines = &lo.Tail
 	}
-	if o.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.Timeout)
-		defer cancel()
-	}
+	ctx, cancel := streamContext(ctx, o)
+	defer cancel()
 	err = c.Logs(ctx, req, s.Out)
 	if errors.Is(err, context.Canceled) {
 		return nil // interrupted (Ctrl-C) while following
@@ -201,8 +161,11 @@ type logsPod struct {
 	Note string
 }
 
-// findLogsPod fetches what t needs and selects the pod.
-func findLogsPod(ctx context.Context, c logsClient, ns string, t logsTarget) (logsPod, error) {
+// findLogsPod fetches what t needs and selects the pod, within
+// --request-timeout (default defaultGetTimeout).
+func findLogsPod(ctx context.Context, c logsClient, o Options, ns string, t podTarget) (logsPod, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeoutOr(o.Timeout, defaultGetTimeout))
+	defer cancel()
 	pods, err := c.Pods(ctx)
 	if err != nil {
 		return logsPod{}, fetchError(err, kindPod)
@@ -244,7 +207,7 @@ func fetchError(err error, k kind) error {
 type logsSelectInput struct {
 	Pods      []api.PodView
 	Namespace string
-	Target    logsTarget
+	Target    podTarget
 }
 
 // selectLogsPod picks the pod of a target: the named pod; a Job's newest
@@ -299,7 +262,7 @@ func selectLogsPod(in logsSelectInput) logsPod {
 
 // noLogsPod is the error when t has no pod; exists says whether t's Job
 // or Deployment exists.
-func noLogsPod(t logsTarget, exists bool) error {
+func noLogsPod(t podTarget, exists bool) error {
 	if t.Kind == kindPod || !exists {
 		return &NotFoundError{Resource: kinds[t.Kind].Resource, Name: t.Name}
 	}

@@ -32,13 +32,7 @@ const rolloutPoll = time.Second
 // verbs. Rollouts start from Git: there is no `rollout restart` or `undo`,
 // a commit (or a revert) is the way to change a Deployment.
 func NewRolloutCommand(s Streams) *cobra.Command {
-	return newRolloutCommand(s, func(o Options) (deploymentLister, string, error) {
-		c, ns, err := connectClient(o)
-		if err != nil {
-			return nil, "", err
-		}
-		return c, ns, nil
-	}, rolloutPoll)
+	return newRolloutCommand(s, connectAs[deploymentLister], rolloutPoll)
 }
 
 func newRolloutCommand(s Streams, connect func(Options) (deploymentLister, string, error), poll time.Duration) *cobra.Command {

@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/moor-dev/moor/api"
+	"github.com/moor-dev/moor/nodeagent/internal/backoff"
 )
 
 // Agent runs one node. Create it with New and run it with Run, once.
@@ -283,10 +283,10 @@ func (a *Agent) execute(ctx context.Context, act action) {
 func (a *Agent) pullLoop(ctx context.Context) {
 	failures := 0
 	fail := func(msg string, err error) bool {
-		d := jitter(a.retry.delay(failures))
+		d := backoff.Jitter(a.retry.delay(failures))
 		failures++
 		a.log.Error(msg, "err", err, "retry_in", d.Round(time.Millisecond))
-		return sleep(ctx, d)
+		return backoff.Sleep(ctx, d)
 	}
 	var c *client
 	for c == nil {
@@ -322,7 +322,7 @@ func (a *Agent) pullLoop(ctx context.Context) {
 		}
 		// A server that answers "unchanged" long before the wait is over
 		// must not turn this loop into a busy one.
-		if rest := a.cfg.PollWait/2 - time.Since(start); rest > 0 && !sleep(ctx, rest) {
+		if rest := a.cfg.PollWait/2 - time.Since(start); rest > 0 && !backoff.Sleep(ctx, rest) {
 			return
 		}
 	}
@@ -457,24 +457,4 @@ func signal(ch chan struct{}) {
 	case ch <- struct{}{}:
 	default:
 	}
-}
-
-// sleep waits d or until ctx ends; it reports whether the wait completed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
-// jitter spreads retries: a random duration in [d/2, d).
-func jitter(d time.Duration) time.Duration {
-	if d <= 1 {
-		return d
-	}
-	return d/2 + rand.N(d/2)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/moor-dev/moor/api"
+	"github.com/moor-dev/moor/nodeagent/internal/backoff"
 	"github.com/moor-dev/moor/nodeagent/remote"
 )
 
@@ -320,7 +321,7 @@ func (s *logStream) Read(p []byte) (int, error) {
 				s.exited = true
 			}
 		}
-		if !sleep(s.ctx, s.cfg.Poll) {
+		if !backoff.Sleep(s.ctx, s.cfg.Poll) {
 			return 0, s.ctx.Err()
 		}
 	}

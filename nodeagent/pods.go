@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/moor-dev/moor/api"
+	"github.com/moor-dev/moor/nodeagent/internal/backoff"
 )
 
 // Labels the agent puts on every container. They let a restarted agent
@@ -144,11 +145,7 @@ type backoffPolicy struct {
 // delay is the wait before attempt n+1 after n consecutive failures (n≥0):
 // Base, 2·Base, 4·Base, ... capped at Max.
 func (b backoffPolicy) delay(n int) time.Duration {
-	d := b.Base
-	for i := 0; i < n && d < b.Max; i++ {
-		d *= 2
-	}
-	return min(d, b.Max)
+	return backoff.Policy(b).Delay(n)
 }
 
 // crashIndex is the number of consecutive restarts that count towards the

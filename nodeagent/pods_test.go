@@ -232,18 +232,6 @@ func TestPlan(t *testing.T) {
 	}
 }
 
-func TestBackoffDelay(t *testing.T) {
-	b := backoffPolicy{Base: 10 * time.Second, Max: 5 * time.Minute}
-	for n, want := range []time.Duration{10 * time.Second, 20 * time.Second, 40 * time.Second, 80 * time.Second, 160 * time.Second, 5 * time.Minute, 5 * time.Minute} {
-		if got := b.delay(n); got != want {
-			t.Errorf("delay(%d) = %s, want %s", n, got, want)
-		}
-	}
-	if got := b.delay(1000); got != 5*time.Minute {
-		t.Errorf("delay(1000) = %s, want the cap", got)
-	}
-}
-
 func TestRecordOutcome(t *testing.T) {
 	p := testPod("web", "1111aaaa-aaaa", "", "app")
 	grace := int64(7)

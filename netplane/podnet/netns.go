@@ -26,36 +26,21 @@ func createNetNS(path string) error {
 		return fmt.Errorf("create netns file %s: %w", path, err)
 	}
 	f.Close()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("get current netns: %w", err)
-			return
-		}
-		defer orig.Close()
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("unshare netns: %w", err)
-			return
-		}
-		self := fmt.Sprintf("/proc/%d/task/%d/ns/net", os.Getpid(), unix.Gettid())
-		mountErr := unix.Mount(self, path, "none", unix.MS_BIND, "")
-		if err := netns.Set(orig); err != nil {
-			// Leave the thread locked: the runtime kills it when this
-			// goroutine ends, so no other goroutine runs in the wrong netns.
-			errc <- errors.Join(mountErr, fmt.Errorf("restore netns: %w", err))
-			return
-		}
-		runtime.UnlockOSThread()
-		if mountErr != nil {
-			mountErr = fmt.Errorf("bind-mount netns at %s: %w", path, mountErr)
-		}
-		errc <- mountErr
-	}()
-	if err := <-errc; err != nil {
+	err = onNetNSThread(
+		func() error {
+			if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+				return fmt.Errorf("unshare netns: %w", err)
+			}
+			return nil
+		},
+		func() error {
+			self := fmt.Sprintf("/proc/%d/task/%d/ns/net", os.Getpid(), unix.Gettid())
+			if err := unix.Mount(self, path, "none", unix.MS_BIND, ""); err != nil {
+				return fmt.Errorf("bind-mount netns at %s: %w", path, err)
+			}
+			return nil
+		})
+	if err != nil {
 		os.Remove(path)
 		return err
 	}
@@ -113,38 +98,7 @@ func handleAt(path string) (*netlink.Handle, func(), error) {
 // the opening thread, so the open happens on a thread moved there.
 func writeSysctl(path, key, value string) error {
 	file := filepath.Join("/proc/sys", key)
-	if path == "" {
-		return os.WriteFile(file, []byte(value), 0o644)
-	}
-	target, err := netns.GetFromPath(path)
-	if err != nil {
-		return fmt.Errorf("open netns %s: %w", path, err)
-	}
-	defer target.Close()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		if err := netns.Set(target); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("enter netns %s: %w", path, err)
-			return
-		}
-		werr := os.WriteFile(file, []byte(value), 0o644)
-		if err := netns.Set(orig); err != nil {
-			errc <- errors.Join(werr, err) // thread stays locked and dies
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- werr
-	}()
-	return <-errc
+	return RunInNetNS(path, func() error { return os.WriteFile(file, []byte(value), 0o644) })
 }
 
 // RunInNetNS runs fn on an OS thread moved into the network namespace at
@@ -160,6 +114,21 @@ func RunInNetNS(path string, fn func() error) error {
 		return fmt.Errorf("open netns %s: %w", path, err)
 	}
 	defer target.Close()
+	return onNetNSThread(func() error {
+		if err := netns.Set(target); err != nil {
+			return fmt.Errorf("enter netns %s: %w", path, err)
+		}
+		return nil
+	}, fn)
+}
+
+// onNetNSThread runs fn on a dedicated, locked OS thread that enter moved
+// into another network namespace, and then moves the thread back. The
+// caller's goroutine never changes namespace. A thread that enter failed
+// to move is released as it is; one that cannot be moved back is thrown
+// away: left locked, the runtime ends it with its goroutine, so no other
+// goroutine runs in the wrong namespace.
+func onNetNSThread(enter, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -170,9 +139,9 @@ func RunInNetNS(path string, fn func() error) error {
 			return
 		}
 		defer orig.Close()
-		if err := netns.Set(target); err != nil {
+		if err := enter(); err != nil {
 			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("enter netns %s: %w", path, err)
+			errc <- err
 			return
 		}
 		ferr := fn()

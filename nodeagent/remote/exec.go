@@ -74,7 +74,14 @@ func (l *Loop) serveExec(ctx context.Context, sreq api.SessionRequest) {
 		l.runExec(ctx, log, run, stdin, pw)
 	}()
 	log.Debug("exec", "command", req.Command, "stdin", req.Stdin)
-	l.upload(ctx, log, sreq.ID, pr)
+	switch err := l.upload(ctx, sreq.ID, pr); {
+	case err == nil:
+		log.Debug("exec output streamed")
+	case errors.Is(err, errClientGone):
+		log.Info("the client went away; the command is killed")
+	case ctx.Err() == nil:
+		log.Warn("stream exec output", "err", err)
+	}
 	// The upload is over: a command still running is killed, and its
 	// pending writes and stdin reads return.
 	cancel()
@@ -112,35 +119,6 @@ func (l *Loop) runExec(ctx context.Context, log *slog.Logger, run ExecFunc, stdi
 		return
 	}
 	w.Close()
-}
-
-// upload posts the exec stream body to session id until it ends or the
-// server stops reading it.
-func (l *Loop) upload(ctx context.Context, log *slog.Logger, id string, body io.Reader) {
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, l.cfg.Server+l.path(api.PathNodeSession, id), body)
-	if err != nil {
-		log.Error("answer session", "err", err)
-		return
-	}
-	hreq.ContentLength = -1 // streamed, chunked
-	// As every session stream; the session's kind says it is an exec stream.
-	hreq.Header.Set("Content-Type", api.ContentTypeSessionStream)
-	resp, err := l.cfg.Client.Do(hreq)
-	if err != nil {
-		if ctx.Err() == nil {
-			log.Warn("stream exec output", "err", err)
-		}
-		return
-	}
-	defer resp.Body.Close()
-	switch resp.StatusCode {
-	case http.StatusNoContent, http.StatusOK:
-		log.Debug("exec output streamed")
-	case http.StatusGone:
-		log.Info("the client went away; the command is killed")
-	default:
-		log.Warn("stream exec output", "err", statusError(resp))
-	}
 }
 
 // openStdin starts reading the client's stdin of session id.

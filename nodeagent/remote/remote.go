@@ -23,7 +23,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
@@ -33,6 +32,7 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/moor-dev/moor/api"
+	"github.com/moor-dev/moor/nodeagent/internal/backoff"
 )
 
 // LogSource opens container logs on this node.
@@ -158,10 +158,10 @@ func (l *Loop) Run(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			d := jitter(l.backoff(failures))
+			d := backoff.Jitter(backoff.Policy{Base: l.cfg.RetryBase, Max: l.cfg.RetryMax}.Delay(failures))
 			failures++
 			l.log.Warn("poll for sessions; will retry", "err", err, "retry_in", d.Round(time.Millisecond))
-			if !sleep(ctx, d) {
+			if !backoff.Sleep(ctx, d) {
 				return
 			}
 			continue
@@ -184,20 +184,11 @@ func (l *Loop) Run(ctx context.Context) {
 		// A server answering long before the wait is over must not turn
 		// this loop into a busy one.
 		if len(reqs) == 0 {
-			if rest := l.cfg.PollWait/2 - time.Since(start); rest > 0 && !sleep(ctx, rest) {
+			if rest := l.cfg.PollWait/2 - time.Since(start); rest > 0 && !backoff.Sleep(ctx, rest) {
 				return
 			}
 		}
 	}
-}
-
-// backoff is RetryBase·2^n, at most RetryMax.
-func (l *Loop) backoff(n int) time.Duration {
-	d := l.cfg.RetryBase
-	for i := 0; i < n && d < l.cfg.RetryMax; i++ {
-		d *= 2
-	}
-	return min(d, l.cfg.RetryMax)
 }
 
 // poll long-polls the node's pending sessions.
@@ -225,20 +216,24 @@ func (l *Loop) poll(ctx context.Context) ([]api.SessionRequest, error) {
 	return reqs, nil
 }
 
-// serve answers one session: the stream the source opens, or the error
-// it fails with.
+// serve answers one session with its kind's stream, or an error.
 func (l *Loop) serve(ctx context.Context, req api.SessionRequest) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel() // ends the stream once its upload is over
 	switch {
 	case req.Kind == api.SessionKindExec && l.cfg.Exec != nil:
 		l.serveExec(ctx, req)
-		return
-	case req.Kind != api.SessionKindLogs:
+	case req.Kind == api.SessionKindLogs:
+		l.serveLogs(ctx, req)
+	default:
 		l.answerError(ctx, req.ID, http.StatusNotImplemented,
 			fmt.Sprintf("the agent of node %q does not serve %q sessions; upgrade it", l.cfg.Node, req.Kind))
-		return
 	}
+}
+
+// serveLogs answers a logs session: the stream the source opens, or the
+// error it fails with.
+func (l *Loop) serveLogs(ctx context.Context, req api.SessionRequest) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // ends the stream once its upload is over
 	log := l.log.With("session", req.ID, "kind", req.Kind, "namespace", req.Namespace, "pod", req.Pod, "container", req.Container)
 	rc, err := l.cfg.Logs.OpenLogs(ctx, req.LogRequest)
 	if err != nil {
@@ -251,29 +246,45 @@ func (l *Loop) serve(ctx context.Context, req api.SessionRequest) {
 		rc.Close()
 	}()
 	log.Debug("streaming logs", "follow", req.Follow)
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, l.cfg.Server+l.path(api.PathNodeSession, req.ID), struct{ io.Reader }{rc})
+	// Only rc's Reader: rc is closed here, not by the HTTP client.
+	switch err := l.upload(ctx, req.ID, struct{ io.Reader }{rc}); {
+	case err == nil:
+		log.Debug("logs streamed")
+	case errors.Is(err, errClientGone):
+		log.Debug("the client stopped reading the logs")
+	case ctx.Err() == nil:
+		log.Warn("stream logs", "err", err)
+	}
+}
+
+// errClientGone is upload's error when the server stopped reading the
+// stream because its client went away.
+var errClientGone = errors.New("the client went away")
+
+// upload posts body as the stream that answers session id, until it ends
+// or the server stops reading it. It returns nil once the server took the
+// whole stream, errClientGone when the client went away first, else why
+// the upload failed (ctx's end among the causes).
+func (l *Loop) upload(ctx context.Context, id string, body io.Reader) error {
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, l.cfg.Server+l.path(api.PathNodeSession, id), body)
 	if err != nil {
-		log.Error("answer session", "err", err)
-		return
+		return err
 	}
 	hreq.ContentLength = -1 // streamed, chunked
+	// As every session stream; the session's kind says what it carries.
 	hreq.Header.Set("Content-Type", api.ContentTypeSessionStream)
 	resp, err := l.cfg.Client.Do(hreq)
 	if err != nil {
-		if ctx.Err() == nil {
-			log.Warn("stream logs", "err", err)
-		}
-		return
+		return err
 	}
 	defer resp.Body.Close()
 	switch resp.StatusCode {
 	case http.StatusNoContent, http.StatusOK:
-		log.Debug("logs streamed")
+		return nil
 	case http.StatusGone:
-		log.Debug("the client stopped reading the logs")
-	default:
-		log.Warn("stream logs", "err", statusError(resp))
+		return errClientGone
 	}
+	return statusError(resp)
 }
 
 // answerError answers session id with an api.SessionError.
@@ -342,24 +353,4 @@ func statusError(resp *http.Response) error {
 		return fmt.Errorf("server answered %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
 	}
 	return fmt.Errorf("server answered %d %s: %s", resp.StatusCode, http.StatusText(resp.StatusCode), msg)
-}
-
-// sleep waits d or until ctx ends; it reports whether the wait completed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
-// jitter spreads retries: a random duration in [d/2, d).
-func jitter(d time.Duration) time.Duration {
-	if d <= 1 {
-		return d
-	}
-	return d/2 + rand.N(d/2)
 }

@@ -1,14 +1,11 @@
 package httpapi
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"time"
-
-	"github.com/containerd/errdefs"
 
 	"github.com/moor-dev/moor/api"
 )
@@ -37,83 +34,22 @@ func (h *Handler) execRoutes(hub *sessionHub) []struct {
 }
 
 // exec serves api.PathExec: it finds the pod's node, queues an exec
-// session for it and relays the node's exec stream.
+// session for it, with the request body as the command's stdin when
+// asked, and relays the node's exec stream.
 func (h *Handler) exec(hub *sessionHub) handlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) error {
-		loc := h.cfg.Logs.Locator
-		if loc == nil {
-			return fmt.Errorf("%w: this server does not serve exec", errdefs.ErrNotImplemented)
-		}
-		req, err := api.ParseExecRequest(r.URL.Query())
-		if err != nil {
-			return fmt.Errorf("%w: %w", errdefs.ErrInvalidArgument, err)
-		}
-		node, err := loc.PodNode(r.Context(), req.Namespace, req.Pod)
-		if err != nil {
-			return err
-		}
-		var in *stdinRelay
-		if req.Stdin {
-			rc := http.NewResponseController(w)
-			// HTTP/1.1 must be told that the body is read while the
-			// answer is written; HTTP/2 always may (ErrNotSupported).
-			_ = rc.EnableFullDuplex()
-			in = &stdinRelay{body: r.Body, stop: func() { _ = rc.SetReadDeadline(time.Now()) }, done: make(chan struct{})}
-		}
-		s, err := hub.openExec(node, req, in)
-		if err != nil {
-			return err
-		}
-		defer hub.close(s)
-		up, err := hub.await(r.Context(), s)
-		if err != nil {
-			return err
-		}
-		if up.errBody != nil {
-			return writeJSON(w, relayStatus(up.errBody.Status), ErrorBody{Error: up.errBody.Error})
-		}
-		h.relayExec(w, r, up, node)
-		return nil
-	}
-}
-
-// relayExec copies a node's exec stream to the client, flushing as data
-// arrives, until the stream ends or the client goes away. A stream the
-// node broke off aborts the response, so the client sees an error rather
-// than a clean end. (As relay does for logs, with the exec stream's
-// Content-Type.)
-func (h *Handler) relayExec(w http.ResponseWriter, r *http.Request, up *upload, node string) {
-	defer context.AfterFunc(r.Context(), up.stop)()
-	hdr := w.Header()
-	hdr.Set("Content-Type", api.ContentTypeExecStream)
-	hdr.Set("X-Content-Type-Options", "nosniff")
-	hdr.Set("Cache-Control", "no-cache")
-	w.WriteHeader(http.StatusOK)
-	rc := http.NewResponseController(w)
-	_ = rc.Flush()
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := up.body.Read(buf)
-		if n > 0 {
-			if _, werr := w.Write(buf[:n]); werr != nil {
-				return // the client went away
+	return h.serveSession(hub, sessionEndpoint{
+		name:        "exec",
+		stream:      "exec stream",
+		contentType: api.ContentTypeExecStream,
+		parse: func(q url.Values) (sessionCall, error) {
+			req, err := api.ParseExecRequest(q)
+			if err != nil {
+				return sessionCall{}, err
 			}
-			if ferr := rc.Flush(); ferr != nil {
-				return
-			}
-		}
-		switch {
-		case err == nil:
-		case errors.Is(err, io.EOF):
-			up.drained = true
-			return
-		case r.Context().Err() != nil:
-			return // the client went away; up.stop broke the read
-		default:
-			h.log.Warn("exec stream from node broke off", "node", node, "path", r.URL.Path, "err", err)
-			panic(http.ErrAbortHandler)
-		}
-	}
+			return sessionCall{namespace: req.Namespace, pod: req.Pod, stdin: req.Stdin,
+				req: api.SessionRequest{Kind: api.SessionKindExec, Exec: &req}}, nil
+		},
+	})
 }
 
 // sessionStdin serves api.PathNodeSessionStdin: it copies the client's

@@ -378,11 +378,11 @@ func TestSessionHubStdin(t *testing.T) {
 	h := testHub(time.Second, 0, 0)
 	stopped := make(chan struct{})
 	in := &stdinRelay{body: strings.NewReader("x"), stop: func() { close(stopped) }, done: make(chan struct{})}
-	s, err := h.openExec("n1", api.ExecRequest{Pod: "web", Command: []string{"cat"}, Stdin: true}, in)
+	s, err := h.open("n1", api.SessionRequest{Kind: api.SessionKindExec, Exec: &api.ExecRequest{Pod: "web", Command: []string{"cat"}, Stdin: true}}, in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	plain, err := h.openExec("n1", api.ExecRequest{Pod: "web", Command: []string{"ls"}}, nil)
+	plain, err := h.open("n1", api.SessionRequest{Kind: api.SessionKindExec, Exec: &api.ExecRequest{Pod: "web", Command: []string{"ls"}}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,11 +2,10 @@ package httpapi
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/containerd/errdefs"
@@ -73,84 +72,22 @@ func (h *Handler) logRoutes(hub *sessionHub) []struct {
 	}
 }
 
-// logs serves api.PathLogs: it finds the pod's node, queues a session for
-// it and relays the node's answer.
+// logs serves api.PathLogs: it finds the pod's node, queues a logs
+// session for it and relays the node's answer, the log as plain text.
 func (h *Handler) logs(hub *sessionHub) handlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) error {
-		loc := h.cfg.Logs.Locator
-		if loc == nil {
-			return fmt.Errorf("%w: this server does not serve logs", errdefs.ErrNotImplemented)
-		}
-		req, err := api.ParseLogRequest(r.URL.Query())
-		if err != nil {
-			return fmt.Errorf("%w: %w", errdefs.ErrInvalidArgument, err)
-		}
-		node, err := loc.PodNode(r.Context(), req.Namespace, req.Pod)
-		if err != nil {
-			return err
-		}
-		s, err := hub.open(node, req)
-		if err != nil {
-			return err
-		}
-		defer hub.close(s)
-		up, err := hub.await(r.Context(), s)
-		if err != nil {
-			return err
-		}
-		if up.errBody != nil {
-			return writeJSON(w, relayStatus(up.errBody.Status), ErrorBody{Error: up.errBody.Error})
-		}
-		h.relay(w, r, up, node)
-		return nil
-	}
-}
-
-// relayStatus is the status a node's error answer gives the client: its
-// own when it is an error status, else 502 Bad Gateway.
-func relayStatus(s int) int {
-	if s >= 400 && s <= 599 {
-		return s
-	}
-	return http.StatusBadGateway
-}
-
-// relay copies a node's stream to the client, flushing as data arrives,
-// until the stream ends or the client goes away. A stream the node broke
-// off aborts the response, so the client sees an error rather than a
-// clean end.
-func (h *Handler) relay(w http.ResponseWriter, r *http.Request, up *upload, node string) {
-	defer context.AfterFunc(r.Context(), up.stop)()
-	hdr := w.Header()
-	hdr.Set("Content-Type", "text/plain; charset=utf-8")
-	hdr.Set("X-Content-Type-Options", "nosniff")
-	hdr.Set("Cache-Control", "no-cache")
-	w.WriteHeader(http.StatusOK)
-	rc := http.NewResponseController(w)
-	_ = rc.Flush()
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := up.body.Read(buf)
-		if n > 0 {
-			if _, werr := w.Write(buf[:n]); werr != nil {
-				return // the client went away
+	return h.serveSession(hub, sessionEndpoint{
+		name:        "logs",
+		stream:      "log stream",
+		contentType: "text/plain; charset=utf-8",
+		parse: func(q url.Values) (sessionCall, error) {
+			req, err := api.ParseLogRequest(q)
+			if err != nil {
+				return sessionCall{}, err
 			}
-			if ferr := rc.Flush(); ferr != nil {
-				return
-			}
-		}
-		switch {
-		case err == nil:
-		case errors.Is(err, io.EOF):
-			up.drained = true
-			return
-		case r.Context().Err() != nil:
-			return // the client went away; up.stop broke the read
-		default:
-			h.log.Warn("log stream from node broke off", "node", node, "path", r.URL.Path, "err", err)
-			panic(http.ErrAbortHandler)
-		}
-	}
+			return sessionCall{namespace: req.Namespace, pod: req.Pod,
+				req: api.SessionRequest{Kind: api.SessionKindLogs, LogRequest: req}}, nil
+		},
+	})
 }
 
 // claimSessions is the agent's long-poll for sessions: it answers with

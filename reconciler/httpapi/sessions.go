@@ -126,21 +126,11 @@ func (h *sessionHub) nodeLocked(node string) *nodeSessions {
 	return ns
 }
 
-// open queues a logs session for node. It fails with
+// open queues req, given a fresh ID, for node, with the client's stdin
+// of an exec session when in is not nil. It fails with
 // errdefs.ErrResourceExhausted when the node or the server has too many
 // sessions open. The caller must close the session.
-func (h *sessionHub) open(node string, req api.LogRequest) (*session, error) {
-	return h.openSession(node, api.SessionRequest{Kind: api.SessionKindLogs, LogRequest: req}, nil)
-}
-
-// openExec queues an exec session for node, with the client's stdin when
-// in is not nil; as open.
-func (h *sessionHub) openExec(node string, req api.ExecRequest, in *stdinRelay) (*session, error) {
-	return h.openSession(node, api.SessionRequest{Kind: api.SessionKindExec, Exec: &req}, in)
-}
-
-// openSession queues req, given a fresh ID, for node; as open.
-func (h *sessionHub) openSession(node string, req api.SessionRequest, in *stdinRelay) (*session, error) {
+func (h *sessionHub) open(node string, req api.SessionRequest, in *stdinRelay) (*session, error) {
 	id, err := newSessionID()
 	if err != nil {
 		return nil, err

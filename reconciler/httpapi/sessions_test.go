@@ -20,9 +20,14 @@ func testHub(pickup time.Duration, perNode, total int) *sessionHub {
 	return newSessionHub(c)
 }
 
+// openLogs queues a logs session for node, as the logs endpoint does.
+func openLogs(h *sessionHub, node string, req api.LogRequest) (*session, error) {
+	return h.open(node, api.SessionRequest{Kind: api.SessionKindLogs, LogRequest: req}, nil)
+}
+
 func TestSessionHubClaimAttach(t *testing.T) {
 	h := testHub(time.Second, 0, 0)
-	s, err := h.open("n1", api.LogRequest{Namespace: "default", Pod: "web"})
+	s, err := openLogs(h, "n1", api.LogRequest{Namespace: "default", Pod: "web"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +86,7 @@ func TestSessionHubClaimWakes(t *testing.T) {
 		})
 	}
 	time.Sleep(10 * time.Millisecond) // let the polls wait (not an assertion)
-	s, err := h.open("n1", api.LogRequest{Pod: "web"})
+	s, err := openLogs(h, "n1", api.LogRequest{Pod: "web"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,21 +106,21 @@ func TestSessionHubLimits(t *testing.T) {
 	h := testHub(time.Second, 2, 3)
 	var open []*session
 	for _, node := range []string{"n1", "n1", "n2"} {
-		s, err := h.open(node, api.LogRequest{Pod: "p"})
+		s, err := openLogs(h, node, api.LogRequest{Pod: "p"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		open = append(open, s)
 	}
-	if _, err := h.open("n1", api.LogRequest{Pod: "p"}); !errdefs.IsResourceExhausted(err) || !strings.Contains(err.Error(), `node "n1"`) {
+	if _, err := openLogs(h, "n1", api.LogRequest{Pod: "p"}); !errdefs.IsResourceExhausted(err) || !strings.Contains(err.Error(), `node "n1"`) {
 		t.Fatalf("third session on n1: %v", err)
 	}
-	if _, err := h.open("n3", api.LogRequest{Pod: "p"}); !errdefs.IsResourceExhausted(err) || !strings.Contains(err.Error(), "server") {
+	if _, err := openLogs(h, "n3", api.LogRequest{Pod: "p"}); !errdefs.IsResourceExhausted(err) || !strings.Contains(err.Error(), "server") {
 		t.Fatalf("fourth session in all: %v", err)
 	}
 	h.close(open[0])
 	h.close(open[0]) // twice is harmless
-	s, err := h.open("n1", api.LogRequest{Pod: "p"})
+	s, err := openLogs(h, "n1", api.LogRequest{Pod: "p"})
 	if err != nil {
 		t.Fatalf("after a close: %v", err)
 	}
@@ -135,7 +140,7 @@ func TestSessionHubLimits(t *testing.T) {
 
 func TestSessionHubAwaitTimeout(t *testing.T) {
 	h := testHub(30*time.Millisecond, 0, 0)
-	s, err := h.open("n1", api.LogRequest{Pod: "p"})
+	s, err := openLogs(h, "n1", api.LogRequest{Pod: "p"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +166,7 @@ func TestSessionHubAwaitTimeout(t *testing.T) {
 // that the node's request ends.
 func TestSessionHubCloseStopsUpload(t *testing.T) {
 	h := testHub(time.Second, 0, 0)
-	s, err := h.open("n1", api.LogRequest{Pod: "p"})
+	s, err := openLogs(h, "n1", api.LogRequest{Pod: "p"})
 	if err != nil {
 		t.Fatal(err)
 	}

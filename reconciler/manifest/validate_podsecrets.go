@@ -42,23 +42,23 @@ func validatePodSecrets(spec *corev1.PodSpec, p *field.Path) field.ErrorList {
 
 // validateSecretName checks a reference to a Secret by name.
 func validateSecretName(name string, p *field.Path) field.ErrorList {
-	if name == "" {
-		return field.ErrorList{field.Required(p, "name the Secret (metadata.name of a v1 Secret in this namespace)")}
-	}
-	var errs field.ErrorList
-	for _, msg := range validation.IsDNS1123Subdomain(name) {
-		errs = append(errs, field.Invalid(p, name, msg))
-	}
-	return errs
+	return validateRequired(name, p, "name the Secret (metadata.name of a v1 Secret in this namespace)", validation.IsDNS1123Subdomain)
 }
 
+// validateSecretKey checks a reference to a key of a Secret.
 func validateSecretKey(key string, p *field.Path) field.ErrorList {
-	if key == "" {
-		return field.ErrorList{field.Required(p, "name the key of the Secret")}
+	return validateRequired(key, p, "name the key of the Secret", validation.IsConfigMapKey)
+}
+
+// validateRequired checks a value that must be set: empty, it is
+// required (hint says what to set); else check's complaints about it.
+func validateRequired(v string, p *field.Path, hint string, check func(string) []string) field.ErrorList {
+	if v == "" {
+		return field.ErrorList{field.Required(p, hint)}
 	}
 	var errs field.ErrorList
-	for _, msg := range validation.IsConfigMapKey(key) {
-		errs = append(errs, field.Invalid(p, key, msg))
+	for _, msg := range check(v) {
+		errs = append(errs, field.Invalid(p, v, msg))
 	}
 	return errs
 }
