@@ -71,6 +71,7 @@ func newRoot() *cobra.Command {
 		cli.NewExecCommand(streams),
 		cli.NewDescribeCommand(streams),
 		cli.NewRolloutCommand(streams),
+		cli.NewDashboardCommand(streams),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version of moor",
