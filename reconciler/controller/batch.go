@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -35,9 +34,6 @@ const requeueRetry = 5 * time.Second
 // batchRuntime is the controller's in-memory batch bookkeeping.
 type batchRuntime struct {
 	mu sync.Mutex
-	// reports is, per node, the signature of its last report as far as
-	// Jobs depend on it (see batchSignature).
-	reports map[string]string
 	// logged is when each distinct event was last logged.
 	logged map[string]time.Time
 	// requeue is the wait the last plan asked for (0: none); kick wakes
@@ -48,7 +44,7 @@ type batchRuntime struct {
 
 func (b *batchRuntime) init() {
 	if b.kick == nil {
-		b.reports, b.logged, b.kick = map[string]string{}, map[string]time.Time{}, make(chan struct{}, 1)
+		b.logged, b.kick = map[string]time.Time{}, make(chan struct{}, 1)
 	}
 }
 
@@ -97,7 +93,8 @@ func encodeStates[V any](m map[string]V) (map[string][]byte, error) {
 	return out, nil
 }
 
-// putBatchStates persists the states a plan returned, as whole maps.
+// putBatchStates persists the states a plan returned, as whole maps,
+// unless they are what was last written. The caller holds planMu.
 func (c *Controller) putBatchStates(ctx context.Context, jobs map[string]planner.JobState, crons map[string]planner.CronJobState) error {
 	j, err := encodeStates(jobs)
 	if err != nil {
@@ -107,7 +104,16 @@ func (c *Controller) putBatchStates(ctx context.Context, jobs map[string]planner
 	if err != nil {
 		return err
 	}
-	return c.cfg.Store.PutBatchStates(ctx, store.BatchStates{Jobs: j, CronJobs: cj})
+	if last := c.batchStored; last != nil && sameEncoding(last.Jobs, j) && sameEncoding(last.CronJobs, cj) {
+		return nil
+	}
+	st := store.BatchStates{Jobs: j, CronJobs: cj}
+	if err := c.cfg.Store.PutBatchStates(ctx, st); err != nil {
+		c.batchStored = nil // unknown what is stored now
+		return err
+	}
+	c.batchStored = &st
+	return nil
 }
 
 // manifestOptions are the validation options of a new commit: the Jobs
@@ -145,35 +151,6 @@ func (c *Controller) planned(out *planner.Output, now time.Time) {
 	case c.batch.kick <- struct{}{}:
 	default:
 	}
-}
-
-// batchReportChanged reports whether a node's report changed anything
-// Jobs depend on: a pod's phase or its restart count (OnFailure Jobs
-// count restarts against their backoff limit).
-func (c *Controller) batchReportChanged(s api.NodeStatus) bool {
-	sig := batchSignature(s.Pods)
-	c.batch.mu.Lock()
-	defer c.batch.mu.Unlock()
-	c.batch.init()
-	changed := c.batch.reports[s.Node] != sig
-	c.batch.reports[s.Node] = sig
-	return changed
-}
-
-// batchSignature sums up what the Job controller takes from a report:
-// which pod incarnations are in which phase with how many restarts.
-func batchSignature(pods []api.PodStatus) string {
-	lines := make([]string, 0, len(pods))
-	for i := range pods {
-		p := &pods[i]
-		var restarts int32
-		for _, cs := range p.Status.ContainerStatuses {
-			restarts += cs.RestartCount
-		}
-		lines = append(lines, fmt.Sprintf("%s/%s/%s/%s/%d", p.Namespace, p.Name, p.UID, p.Status.Phase, restarts))
-	}
-	sort.Strings(lines)
-	return strings.Join(lines, "\n")
 }
 
 // runRequeue plans again whenever the last plan's RequeueAfter passes,

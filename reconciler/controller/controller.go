@@ -93,9 +93,9 @@ type Controller struct {
 	ready   string // readySet of the nodes the last plan saw
 	// published is the digest last stored and published per node.
 	published map[string]string
-	// endpoints is, per node, the signature of its last report as far as
-	// Service endpoints depend on it (see endpointSignature).
-	endpoints map[string]string
+	// reports is, per node, the signature of its last report as far as
+	// plans depend on it (see reportSignature).
+	reports map[string]string
 
 	recMu sync.Mutex // guards track and the records it keeps (see records.go)
 	track *tracker   // the deployed commit's progress; nil before the first
@@ -105,6 +105,9 @@ type Controller struct {
 	// rollouts are the Deployment states last persisted, encoded; nil
 	// when unknown. Guarded by planMu (see deployments.go).
 	rollouts map[string][]byte
+	// batchStored are the Job and CronJob states last persisted, encoded;
+	// nil when unknown. Guarded by planMu (see batch.go).
+	batchStored *store.BatchStates
 }
 
 // New creates a controller. Call Restore before serving requests.
@@ -113,7 +116,7 @@ func New(cfg Config) (*Controller, error) {
 		return nil, err
 	}
 	return &Controller{cfg: cfg, log: cfg.Log.With("component", "controller"), metrics: cfg.Metrics,
-		published: map[string]string{}, endpoints: map[string]string{}}, nil
+		published: map[string]string{}, reports: map[string]string{}}, nil
 }
 
 // Restore republishes the stored documents and reloads the deployed

@@ -17,10 +17,10 @@ import (
 //
 // A rollout proceeds without a new commit because every report that
 // changes a pod's readiness or phase, or drops a pod, changes its
-// endpoint signature and so replans (ReportStatus); a node turning ready
-// or not replans (tickNodes); and the planner's RequeueAfter wakes the
-// requeue loop when a pod has been ready for minReadySeconds or a
-// Recreate rollout checks again for old pods.
+// signature (reportSignature) and so replans (ReportStatus); a node
+// turning ready or not replans (tickNodes); and the planner's RequeueAfter
+// wakes the requeue loop when a pod has been ready for minReadySeconds or
+// a Recreate rollout checks again for old pods.
 
 // deploymentStates reads the persisted rollout states; nil when none.
 func (c *Controller) deploymentStates(ctx context.Context) (map[string]planner.DeploymentState, error) {
@@ -38,7 +38,7 @@ func (c *Controller) putDeploymentStates(ctx context.Context, states map[string]
 	if err != nil {
 		return err
 	}
-	if c.rollouts != nil && maps.EqualFunc(enc, c.rollouts, bytes.Equal) {
+	if sameEncoding(c.rollouts, enc) {
 		return nil
 	}
 	if err := c.cfg.Store.PutDeploymentStates(ctx, enc); err != nil {
@@ -47,4 +47,10 @@ func (c *Controller) putDeploymentStates(ctx context.Context, states map[string]
 	}
 	c.rollouts = enc
 	return nil
+}
+
+// sameEncoding reports whether enc is last, the encoded states last
+// written; a nil last is unknown and never the same.
+func sameEncoding(last, enc map[string][]byte) bool {
+	return last != nil && maps.EqualFunc(enc, last, bytes.Equal)
 }

@@ -76,25 +76,25 @@ func (c *Controller) ReportStatus(ctx context.Context, s api.NodeStatus) error {
 	if err := c.noteReport(ctx, s); err != nil {
 		return err
 	}
-	sig := endpointSignature(s.Pods)
+	sig := reportSignature(s.Pods)
 	c.mu.Lock()
-	endpointsChanged := c.endpoints[s.Node] != sig
-	c.endpoints[s.Node] = sig
+	podsChanged := c.reports[s.Node] != sig
+	c.reports[s.Node] = sig
 	c.mu.Unlock()
-	jobsChanged := c.batchReportChanged(s)
 	secretsChanged := c.secretReportChanged(s) // secrets.go
-	if !wasReady || moved || endpointsChanged || jobsChanged || secretsChanged {
+	if !wasReady || moved || podsChanged || secretsChanged {
 		_, err := c.replan(ctx)
 		return err
 	}
 	return nil
 }
 
-// endpointSignature sums up what Service endpoints take from a node's
-// report: which pod incarnations run with which address and readiness.
-// A report that changes it changes the Services table, so every node's
-// document is planned again.
-func endpointSignature(pods []api.PodStatus) string {
+// reportSignature sums up what plans take from a node's report: which
+// pod incarnations run in which phase, with which address and readiness
+// (Service endpoints, rollouts) and how many restarts (OnFailure Jobs
+// count them against their backoff limit). A report that changes it is
+// planned again.
+func reportSignature(pods []api.PodStatus) string {
 	lines := make([]string, 0, len(pods))
 	for i := range pods {
 		p := &pods[i]
@@ -104,10 +104,12 @@ func endpointSignature(pods []api.PodStatus) string {
 				ready = cond.Status == corev1.ConditionTrue
 			}
 		}
+		var restarts int32
 		for _, cs := range p.Status.ContainerStatuses {
 			ready = ready && cs.Ready
+			restarts += cs.RestartCount
 		}
-		lines = append(lines, fmt.Sprintf("%s/%s/%s/%s/%s/%t", p.Namespace, p.Name, p.UID, p.Status.PodIP, p.Status.Phase, ready))
+		lines = append(lines, fmt.Sprintf("%s/%s/%s/%s/%s/%t/%d", p.Namespace, p.Name, p.UID, p.Status.PodIP, p.Status.Phase, ready, restarts))
 	}
 	sort.Strings(lines)
 	return strings.Join(lines, "\n")

@@ -19,14 +19,8 @@ type BatchAdmin interface {
 }
 
 // batchRoutes are the admin endpoints of Jobs and CronJobs.
-func (h *Handler) batchRoutes() []struct {
-	pattern string
-	fn      handlerFunc
-} {
-	return []struct {
-		pattern string
-		fn      handlerFunc
-	}{
+func (h *Handler) batchRoutes() []route {
+	return []route{
 		{"GET " + api.PathJobs, h.admin(h.batchList(func(b BatchAdmin) handlerFunc { return list(b.Jobs) }))},
 		{"GET " + api.PathCronJobs, h.admin(h.batchList(func(b BatchAdmin) handlerFunc { return list(b.CronJobs) }))},
 		{"POST " + api.PathCreateJob, h.admin(h.batchList(func(b BatchAdmin) handlerFunc { return h.createJob(b) }))},

@@ -20,14 +20,8 @@ import (
 // Exec shares LogsConfig (locator, pickup timeout, limits) with logs.
 
 // execRoutes are `moor exec` (admin) and the node's read of its stdin.
-func (h *Handler) execRoutes(hub *sessionHub) []struct {
-	pattern string
-	fn      handlerFunc
-} {
-	return []struct {
-		pattern string
-		fn      handlerFunc
-	}{
+func (h *Handler) execRoutes(hub *sessionHub) []route {
+	return []route{
 		{"POST " + api.PathExec, h.admin(h.exec(hub))},
 		{"GET " + api.PathNodeSessionStdin, h.node(h.sessionStdin(hub))},
 	}
@@ -69,26 +63,11 @@ func (h *Handler) sessionStdin(hub *sessionHub) func(w http.ResponseWriter, r *h
 		hdr.Set("Content-Type", "application/octet-stream")
 		hdr.Set("Cache-Control", "no-cache")
 		w.WriteHeader(http.StatusOK)
-		_ = rc.Flush()
-		buf := make([]byte, 32<<10)
-		for {
-			n, err := in.body.Read(buf)
-			if n > 0 {
-				if _, werr := w.Write(buf[:n]); werr != nil {
-					return nil // the node went away, or the session ended
-				}
-				if ferr := rc.Flush(); ferr != nil {
-					return nil
-				}
-			}
-			switch {
-			case err == nil:
-			case errors.Is(err, io.EOF):
-				return nil
-			default:
-				h.log.Debug("exec stdin from client ended", "node", name, "err", err)
-				panic(http.ErrAbortHandler)
-			}
+		// nil: the node went away, or the session ended.
+		if err := flushCopy(w, rc, in.body); err != nil && !errors.Is(err, io.EOF) {
+			h.log.Debug("exec stdin from client ended", "node", name, "err", err)
+			panic(http.ErrAbortHandler)
 		}
+		return nil
 	}
 }

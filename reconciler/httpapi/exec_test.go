@@ -216,19 +216,9 @@ func TestExecClientCancel(t *testing.T) {
 		// ends with the context, as this one does.
 		context.AfterFunc(ctx, func() { stdinR.CloseWithError(ctx.Err()) })
 		cancel()
-		select {
-		case err := <-answered:
-			t.Logf("upload ended: %v", err)
-		case <-time.After(5 * time.Second):
-			t.Fatal("the node's upload still runs 5s after the client went away")
-		}
-		select {
-		case err := <-stdinRead:
-			if err == nil {
-				t.Fatal("the node saw a clean end of stdin after the client went away")
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatal("the node's stdin read still runs 5s after the client went away")
+		t.Logf("upload ended: %v", within(t, answered, "the node's upload still runs 5s after the client went away"))
+		if err := within(t, stdinRead, "the node's stdin read still runs 5s after the client went away"); err == nil {
+			t.Fatal("the node saw a clean end of stdin after the client went away")
 		}
 	})
 }
@@ -259,11 +249,7 @@ func TestExecEndsWithStdinOpen(t *testing.T) {
 		if code, err := api.DemuxExecStream(resp.Body, io.Discard, io.Discard); err != nil || code != 0 {
 			t.Fatalf("exec: %d %v", code, err)
 		}
-		select {
-		case <-stdinRead:
-		case <-time.After(5 * time.Second):
-			t.Fatal("the node's stdin read still runs 5s after the command ended")
-		}
+		within(t, stdinRead, "the node's stdin read still runs 5s after the command ended")
 	})
 }
 
@@ -298,16 +284,7 @@ func TestExecErrors(t *testing.T) {
 		t.Fatalf("first frame %q, %v", f.Payload, err)
 	}
 	ucancel()
-	done := make(chan error, 1)
-	go func() { _, err := api.DemuxExecStream(br, io.Discard, io.Discard); done <- err }()
-	select {
-	case err := <-done:
-		if err == nil {
-			t.Fatal("the client saw a clean end of a stream the node broke off")
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the client still reads 5s after the node's upload broke off")
-	}
+	wantBrokenOff(t, func() error { _, err := api.DemuxExecStream(br, io.Discard, io.Discard); return err })
 }
 
 func TestExecTimeoutAndAuthorization(t *testing.T) {

@@ -116,16 +116,19 @@ type Handler struct {
 
 var _ http.Handler = (*Handler)(nil)
 
+// route is one endpoint: a ServeMux pattern and its handler.
+type route struct {
+	pattern string
+	fn      handlerFunc
+}
+
 // New returns a handler for cfg.
 func New(cfg Config) (*Handler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	h := &Handler{cfg: cfg, log: cfg.Log, mux: http.NewServeMux()}
-	routes := []struct {
-		pattern string
-		fn      handlerFunc
-	}{
+	routes := []route{
 		{"POST " + api.PathJoin, h.join},
 		{"GET " + api.PathDesired, h.node(h.desired)},
 		{"PUT " + api.PathNodeStatus, h.node(h.status)},

@@ -101,17 +101,30 @@ type env struct {
 	done  chan error
 	admin *http.Client
 	anon  *http.Client
+	// h2 lets clients speak HTTP/2; timeout caps their requests (0:
+	// none, for streams that last as long as the test wants).
+	h2      bool
+	timeout time.Duration
 }
 
 func newEnv(t *testing.T, maxWait time.Duration) *env {
+	t.Helper()
+	return startEnv(t, Config{MaxWait: maxWait, MaxBody: 4096}, false, 20*time.Second)
+}
+
+// startEnv serves cfg, with the fake controller as joiner, status sink
+// and admin, to clients that speak HTTP/2 when h2 is set and give up
+// after timeout (0: never).
+func startEnv(t *testing.T, cfg Config, h2 bool, timeout time.Duration) *env {
 	t.Helper()
 	auth, err := pki.LoadOrCreate(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(t.Output(), nil))
-	e := &env{t: t, hub: NewHub(), fake: &fakeController{auth: auth}, auth: auth, done: make(chan error, 1)}
-	h, err := New(Config{Hub: e.hub, Joiner: e.fake, Status: e.fake, Admin: e.fake, Log: log, MaxWait: maxWait, MaxBody: 4096})
+	e := &env{t: t, hub: NewHub(), fake: &fakeController{auth: auth}, auth: auth, done: make(chan error, 1), h2: h2, timeout: timeout}
+	cfg.Hub, cfg.Joiner, cfg.Status, cfg.Admin, cfg.Log = e.hub, e.fake, e.fake, e.fake, log
+	h, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,9 +158,9 @@ func keyPair(t *testing.T, certPEM, keyPEM []byte) tls.Certificate {
 }
 
 func (e *env) client(certs ...tls.Certificate) *http.Client {
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: e.auth.CAPool(), Certificates: certs}}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: e.auth.CAPool(), Certificates: certs}, ForceAttemptHTTP2: e.h2}
 	e.t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr, Timeout: 20 * time.Second}
+	return &http.Client{Transport: tr, Timeout: e.timeout}
 }
 
 // nodeClient returns a client holding a certificate the test CA signed for node.

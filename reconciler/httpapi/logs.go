@@ -58,14 +58,8 @@ func (c *LogsConfig) validate(admin Admin) error {
 
 // logRoutes are `moor logs` (admin) and the node side of the sessions
 // of hub.
-func (h *Handler) logRoutes(hub *sessionHub) []struct {
-	pattern string
-	fn      handlerFunc
-} {
-	return []struct {
-		pattern string
-		fn      handlerFunc
-	}{
+func (h *Handler) logRoutes(hub *sessionHub) []route {
+	return []route{
 		{"GET " + api.PathLogs, h.admin(h.logs(hub))},
 		{"GET " + api.PathNodeSessions, h.node(h.claimSessions(hub))},
 		{"POST " + api.PathNodeSession, h.node(h.answerSession(hub))},

@@ -4,13 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -20,7 +17,6 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/moor-dev/moor/api"
-	"github.com/moor-dev/moor/reconciler/pki"
 )
 
 // fakeLocator places pods by name: "<pod>" → pods[pod].
@@ -40,65 +36,18 @@ func (f *fakeLocator) PodNode(_ context.Context, ns, name string) (string, error
 var _ PodLocator = (*fakeLocator)(nil)
 
 // logsEnv is a running API server with `moor logs` wired to fakeLocator,
-// and clients speaking HTTP/1.1 or HTTP/2 (as the real agent and CLI do).
+// and clients speaking HTTP/1.1 or HTTP/2 (as the real agent and CLI do)
+// without an overall timeout: streams last as long as the test wants.
 type logsEnv struct {
 	*env
-	h2 bool
 }
 
 func newLogsEnv(t *testing.T, h2 bool, cfg LogsConfig) *logsEnv {
 	t.Helper()
-	auth, err := pki.LoadOrCreate(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(t.Output(), nil))
-	e := &env{t: t, hub: NewHub(), fake: &fakeController{auth: auth}, auth: auth, done: make(chan error, 1)}
 	if cfg.Locator == nil {
 		cfg.Locator = &fakeLocator{pods: map[string]string{"web": "n1", "db": "n2"}}
 	}
-	h, err := New(Config{Hub: e.hub, Joiner: e.fake, Status: e.fake, Admin: e.fake, Log: log, MaxWait: 5 * time.Second, Logs: cfg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.url = "https://" + ln.Addr().String()
-	ctx, cancel := context.WithCancel(context.Background())
-	e.stop = cancel
-	go func() { e.done <- Serve(ctx, ln, h, auth.ServerTLSConfig(), log) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-e.done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	le := &logsEnv{env: e, h2: h2}
-	certPEM, keyPEM := auth.AdminPEM()
-	e.admin = le.client(keyPair(t, certPEM, keyPEM))
-	e.anon = le.client()
-	return le
-}
-
-// client has no overall timeout: streams last as long as the test wants.
-func (e *logsEnv) client(certs ...tls.Certificate) *http.Client {
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: e.auth.CAPool(), Certificates: certs}, ForceAttemptHTTP2: e.h2}
-	e.t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr}
-}
-
-func (e *logsEnv) nodeClient(node string) *http.Client {
-	csr, key, err := pki.NewCSR(node)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	cert, err := e.auth.SignNode(csr, node)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return e.client(keyPair(e.t, cert, key))
+	return &logsEnv{startEnv(t, Config{MaxWait: 5 * time.Second, Logs: cfg}, h2, 0)}
 }
 
 func sessionsPath(node string) string {
@@ -274,15 +223,11 @@ func TestLogsClientCancelEndsUpload(t *testing.T) {
 			t.Fatalf("line %q, %v", line, err)
 		}
 		cancel() // the client goes away; the node keeps the stream open
-		select {
-		case err := <-answered:
-			if err == nil {
-				t.Fatal("want the upload to fail")
-			}
-			t.Logf("upload ended: %v", err)
-		case <-time.After(5 * time.Second):
-			t.Fatal("the node's upload still runs 5s after the client went away")
+		err = within(t, answered, "the node's upload still runs 5s after the client went away")
+		if err == nil {
+			t.Fatal("want the upload to fail")
 		}
+		t.Logf("upload ended: %v", err)
 	})
 }
 
@@ -305,17 +250,32 @@ func TestLogsUploadBrokenOff(t *testing.T) {
 			t.Fatalf("line %q, %v", line, err)
 		}
 		ucancel() // the node's request dies mid-stream
-		done := make(chan error, 1)
-		go func() { _, err := io.ReadAll(br); done <- err }()
-		select {
-		case err := <-done:
-			if err == nil {
-				t.Fatal("the client saw a clean end of a stream the node broke off")
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatal("the client still reads 5s after the node's upload broke off")
-		}
+		wantBrokenOff(t, func() error { _, err := io.ReadAll(br); return err })
 	})
+}
+
+// wantBrokenOff fails t unless read, the client's read of the rest of a
+// stream the node broke off, fails within 5s.
+func wantBrokenOff(t *testing.T, read func() error) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- read() }()
+	if err := within(t, done, "the client still reads 5s after the node's upload broke off"); err == nil {
+		t.Fatal("the client saw a clean end of a stream the node broke off")
+	}
+}
+
+// within returns what ch yields, failing t with stuck if nothing arrives
+// within 5s.
+func within[T any](t *testing.T, ch <-chan T, stuck string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(5 * time.Second):
+		t.Fatal(stuck)
+		panic("unreachable")
+	}
 }
 
 // An error the node answers with is relayed with its status.

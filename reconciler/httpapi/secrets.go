@@ -18,14 +18,8 @@ type SecretAdmin interface {
 }
 
 // secretRoutes are the admin endpoints of Secrets.
-func (h *Handler) secretRoutes() []struct {
-	pattern string
-	fn      handlerFunc
-} {
-	return []struct {
-		pattern string
-		fn      handlerFunc
-	}{
+func (h *Handler) secretRoutes() []route {
+	return []route{
 		{"GET " + api.PathSecrets, h.admin(h.secretList())},
 	}
 }

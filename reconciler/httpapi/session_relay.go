@@ -106,29 +106,39 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, up *upload, node
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	hdr.Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
-	rc := http.NewResponseController(w)
+	err := flushCopy(w, http.NewResponseController(w), up.body)
+	switch {
+	case err == nil:
+		// The client went away.
+	case errors.Is(err, io.EOF):
+		up.drained = true
+	case r.Context().Err() != nil:
+		// The client went away; up.stop broke the read.
+	default:
+		h.log.Warn(e.stream+" from node broke off", "node", node, "path", r.URL.Path, "err", err)
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// flushCopy flushes w's header, then copies src to w, flushing after
+// every write, until reading src or writing w fails. It returns the read
+// error (io.EOF at src's clean end), or nil when writing failed: the
+// other side went away.
+func flushCopy(w io.Writer, rc *http.ResponseController, src io.Reader) error {
 	_ = rc.Flush()
 	buf := make([]byte, 32<<10)
 	for {
-		n, err := up.body.Read(buf)
+		n, err := src.Read(buf)
 		if n > 0 {
 			if _, werr := w.Write(buf[:n]); werr != nil {
-				return // the client went away
+				return nil
 			}
 			if ferr := rc.Flush(); ferr != nil {
-				return
+				return nil
 			}
 		}
-		switch {
-		case err == nil:
-		case errors.Is(err, io.EOF):
-			up.drained = true
-			return
-		case r.Context().Err() != nil:
-			return // the client went away; up.stop broke the read
-		default:
-			h.log.Warn(e.stream+" from node broke off", "node", node, "path", r.URL.Path, "err", err)
-			panic(http.ErrAbortHandler)
+		if err != nil {
+			return err
 		}
 	}
 }

@@ -165,9 +165,10 @@ func Plan(in Input) *Output {
 	sched := newScheduler(in.Nodes)
 	reports := indexStatus(in.Status)
 	env := newPodEnv(&in, sched.byName, reports)
-	deps := planRollouts(&in, objs, env)
+	versions := in.secretVersions() // secrets.go
+	deps := planRollouts(&in, objs, env, versions)
 	cands, collisions := expandWith(objs, append(deps.pods, jobs.pods...))
-	secretVersionPods(cands, in.secretVersions()) // secrets.go: bare Pods and Job pods
+	secretVersionPods(cands, versions) // secrets.go: bare Pods and Job pods
 	placement, pending := sched.scheduleWith(cands, in.Previous, jobs.finished)
 	pending = append(pending, collisions...)
 	sort.Slice(pending, func(i, j int) bool { return candidateLess(&pending[i].Pod, &pending[j].Pod) })
@@ -209,7 +210,7 @@ func Plan(in Input) *Output {
 	}
 	// Secrets (secrets.go): each node's document lists the Secrets its
 	// pods use; Output.SecretVersions records the versions used.
-	planSecrets(&in, objs, out)
+	planSecrets(versions, objs, out)
 
 	out.Pods = podViews(cands, placement, pending, reports)
 	fillHostIPs(out.Pods, placement, sched.byName)

@@ -35,7 +35,7 @@ const suffixLen = 5
 // state): each runs only its current template.
 func expand(objs *manifest.Objects) ([]api.Pod, []Pending) {
 	in := &Input{Objects: objs}
-	return expandWith(objs, planRollouts(in, objs, newPodEnv(in, nil, indexStatus(nil))).pods)
+	return expandWith(objs, planRollouts(in, objs, newPodEnv(in, nil, indexStatus(nil)), in.secretVersions()).pods)
 }
 
 // expandWith turns the bare Pods of objs and the pods planned elsewhere
@@ -130,7 +130,7 @@ func replicas(d *appsv1.Deployment) int {
 func deploymentPods(d *appsv1.Deployment) []api.Pod {
 	objs := &manifest.Objects{Deployments: []appsv1.Deployment{*d}}
 	in := &Input{Objects: objs}
-	return planRollouts(in, objs, newPodEnv(in, nil, indexStatus(nil))).pods
+	return planRollouts(in, objs, newPodEnv(in, nil, indexStatus(nil)), in.secretVersions()).pods
 }
 
 // replicaName returns "<deploy>-<hash>-<suffix>" for replica index, skipping

@@ -64,22 +64,23 @@ type RolloutCounts struct {
 
 // templateHash is a Deployment's revision hash: its pods' pod-template-hash
 // label and the middle of their names. It is the one place that decides
-// what is a new revision, so what makes a Deployment roll out: today the
-// pod template its new pods get (currentTemplate); in is there for what
-// lies outside the template and must roll the pods too (say, versions of
-// the Secrets they consume). It must stay 10 lower-case hex digits
-// (replicaOf parses pod names), and a plain template must keep hashing as
-// api.HashObject(&d.Spec.Template) so that upgrading moor restarts no pod.
-// in is never nil.
-func templateHash(d *appsv1.Deployment, in *Input) string {
-	return api.HashObject(currentTemplate(d, in))
+// what is a new revision, so what makes a Deployment roll out: the pod
+// template its new pods get (currentTemplate), which takes in what lies
+// outside spec.template and must roll the pods too: the versions of the
+// Secrets they read through env (secretVersions' result). It must stay 10
+// lower-case hex digits (replicaOf parses pod names), and a plain template
+// must keep hashing as api.HashObject(&d.Spec.Template) so that upgrading
+// moor restarts no pod.
+func templateHash(tmpl *corev1.PodTemplateSpec) string {
+	return api.HashObject(tmpl)
 }
 
 // currentTemplate is the pod template a Deployment's current revision
-// builds its pods from: spec.template as written. It must not modify d;
-// the result is only read. in is never nil.
-func currentTemplate(d *appsv1.Deployment, in *Input) *corev1.PodTemplateSpec {
-	return secretTemplate(d.Namespace, &d.Spec.Template, in.secretVersions())
+// builds its pods from: spec.template as written, annotated with the
+// versions of the Secrets it reads through env. It must not modify d; the
+// result is only read.
+func currentTemplate(d *appsv1.Deployment, secretVersions map[string]int64) *corev1.PodTemplateSpec {
+	return secretTemplate(d.Namespace, &d.Spec.Template, secretVersions)
 }
 
 // deploymentPlan is the outcome of planning the Deployments.
@@ -128,7 +129,8 @@ type revision struct {
 // planRollouts plans every Deployment of objs from its state: the next
 // step of its rollout and the pods of all its revisions. Deployments gone
 // from Git are dropped with all their revisions.
-func planRollouts(in *Input, objs *manifest.Objects, env *podEnv) *deploymentPlan {
+// secretVersions is secretVersions' result for in, computed once per plan.
+func planRollouts(in *Input, objs *manifest.Objects, env *podEnv, secretVersions map[string]int64) *deploymentPlan {
 	dp := &deploymentPlan{rollouts: map[string]*rollout{}, states: map[string]DeploymentState{}}
 	var order []*rollout
 	n := 0
@@ -137,7 +139,7 @@ func planRollouts(in *Input, objs *manifest.Objects, env *podEnv) *deploymentPla
 		if dp.rollouts[key] != nil {
 			continue // a duplicate the manifest would have rejected
 		}
-		r := newRollout(in, d, in.DeploymentStates[key])
+		r := newRollout(d, in.DeploymentStates[key], secretVersions)
 		r.step(env)
 		r.finish(env, in.Now)
 		dp.rollouts[key] = r
@@ -183,8 +185,9 @@ func sortedDeployments(deps []appsv1.Deployment) []*appsv1.Deployment {
 // newRollout joins a Deployment of Git with its state: the revision of
 // its template (templateHash) becomes the current one, taking over the
 // pods it still has when it is an older revision (a rollback), unless
-// spec.paused keeps the current revision as it is.
-func newRollout(in *Input, d *appsv1.Deployment, st DeploymentState) *rollout {
+// spec.paused keeps the current revision as it is. secretVersions is
+// secretVersions' result (see currentTemplate).
+func newRollout(d *appsv1.Deployment, st DeploymentState, secretVersions map[string]int64) *rollout {
 	r := &rollout{
 		key:       d.Namespace + "/" + d.Name,
 		d:         d,
@@ -212,7 +215,8 @@ func newRollout(in *Input, d *appsv1.Deployment, st DeploymentState) *rollout {
 		}
 		return r
 	}
-	hash := templateHash(d, in)
+	tmpl := currentTemplate(d, secretVersions)
+	hash := templateHash(tmpl)
 	var kept []int
 	for i, v := range r.revs {
 		if v.hash == hash {
@@ -221,7 +225,7 @@ func newRollout(in *Input, d *appsv1.Deployment, st DeploymentState) *rollout {
 			break
 		}
 	}
-	r.target = newRevision(hash, currentTemplate(d, in), kept)
+	r.target = newRevision(hash, tmpl, kept)
 	r.target.private = true
 	r.revs = append(r.revs, r.target)
 	return r
@@ -326,7 +330,7 @@ func (r *rollout) finish(env *podEnv, now time.Time) {
 			r.counts.Old += n
 		}
 		for _, i := range v.pods {
-			h, _ := env.health(r.ref(v, i), env.previous(r.ref(v, i)), r.minReady)
+			h := r.healthOf(env, v, i)
 			if h >= podReady {
 				r.counts.Ready++
 			}
@@ -375,7 +379,7 @@ func (r *rollout) requeue(env *podEnv, now time.Time) time.Duration {
 // settled reports whether the plan has nothing left to do: only the
 // current revision has pods, as many as spec.replicas.
 func (r *rollout) settled() bool {
-	return len(r.revs) == 1 && len(r.target.pods) == replicas(r.d)
+	return len(r.revs) == 1 && len(r.target.pods) == r.replicas
 }
 
 func (dp *deploymentPlan) requeueAfter(d time.Duration) {

@@ -87,7 +87,7 @@ func stepInput(t *testing.T, d appsv1.Deployment, revs []revSpec) Input {
 	prev := map[string]string{}
 	for _, r := range revs {
 		tmpl := deployment(d.Name, int32(r.pods), r.image, nil)
-		st.Revisions = append(st.Revisions, DeploymentRevision{Hash: templateHash(&tmpl, &Input{}), Template: tmpl.Spec.Template})
+		st.Revisions = append(st.Revisions, DeploymentRevision{Hash: templateHash(currentTemplate(&tmpl, nil)), Template: tmpl.Spec.Template})
 		pods := deploymentPods(&tmpl)
 		for i, p := range pods {
 			st.Revisions[len(st.Revisions)-1].Pods = append(st.Revisions[len(st.Revisions)-1].Pods, i)
@@ -419,10 +419,10 @@ func TestRolloutDeterministic(t *testing.T) {
 
 func TestTemplateHashIsTheHistoricHash(t *testing.T) {
 	d := deployment("web", 1, "nginx:1", nil)
-	if got, want := templateHash(&d, &Input{}), api.HashObject(&d.Spec.Template); got != want {
+	if got, want := templateHash(currentTemplate(&d, nil)), api.HashObject(&d.Spec.Template); got != want {
 		t.Fatalf("templateHash %s, want %s: upgrading moor would restart every pod", got, want)
 	}
-	if p := deploymentPods(&d)[0]; p.Labels[api.LabelPodTemplateHash] != templateHash(&d, &Input{}) {
+	if p := deploymentPods(&d)[0]; p.Labels[api.LabelPodTemplateHash] != templateHash(currentTemplate(&d, nil)) {
 		t.Fatalf("pod label %s", p.Labels[api.LabelPodTemplateHash])
 	}
 }

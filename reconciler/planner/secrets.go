@@ -141,9 +141,10 @@ func isJobPod(p *api.Pod) bool {
 }
 
 // planSecrets gives every node's document the Secrets its pods use and
-// records the versions this plan used (Output.SecretVersions).
-func planSecrets(in *Input, objs *manifest.Objects, out *Output) {
-	out.SecretVersions = in.secretVersions()
+// records the versions this plan used (Output.SecretVersions): versions,
+// the Input's secretVersions.
+func planSecrets(versions map[string]int64, objs *manifest.Objects, out *Output) {
+	out.SecretVersions = versions
 	idx := indexSecrets(objs)
 	refs := map[string]api.SecretRef{}
 	for _, d := range out.Nodes {

@@ -14,12 +14,6 @@ import (
 	"github.com/moor-dev/moor/reconciler/manifest"
 )
 
-// secretVersionsWired says whether Plan calls secretVersionPods and
-// whether templateHash and the target revision use secretTemplate (the
-// lines the lead adds to planner.go and rollout.go). Until then the
-// rotation tests through Plan skip; the helpers are tested directly.
-const secretVersionsWired = true
-
 const secretsYAML = `apiVersion: v1
 kind: Secret
 metadata:
@@ -135,11 +129,7 @@ func TestSecretsGolden(t *testing.T) {
 	}
 	vs, _ := json.Marshal(out.SecretVersions)
 	b.WriteString("== versions\n" + string(vs) + "\n")
-	file := "testdata/secrets.golden"
-	if !secretVersionsWired {
-		file = "testdata/secrets-unwired.golden" // delete it once wired
-	}
-	golden(t, file, b.Bytes())
+	golden(t, "testdata/secrets.golden", b.Bytes())
 
 	for _, d := range out.Nodes {
 		for _, s := range d.Secrets {
@@ -284,14 +274,11 @@ func TestSecretVersionPods(t *testing.T) {
 
 func itoa(v int64) string { return api.FormatSecretVersions(map[string]int64{"x": v})[2:] }
 
-// TestSecretRotationThroughPlan: once wired, a higher version rolls the
+// TestSecretRotationThroughPlan: a higher version rolls the
 // Deployment (new pod names) and restarts the bare Pod (new UID), while
 // the Job pod keeps its UID; a version of a volume-only Secret changes
 // nothing but the document's Secrets.
 func TestSecretRotationThroughPlan(t *testing.T) {
-	if !secretVersionsWired {
-		t.Skip("secretVersionPods and secretTemplate are not wired into Plan yet (see secretVersionsWired)")
-	}
 	keys := func(out *Output) map[string]string {
 		m := map[string]string{}
 		for _, d := range out.Nodes {
