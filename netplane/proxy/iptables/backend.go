@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/netip"
 	"os/exec"
 	"slices"
@@ -19,17 +18,13 @@ import (
 
 // Backend applies the rendered text with iptables-restore.
 type Backend struct {
-	cfg  proxy.Config
-	opts Options
-	log  *slog.Logger
-	now  func() time.Time
+	cfg proxy.Config
+	log *slog.Logger
 
-	mu       sync.Mutex
-	cache    proxy.Cache[*Fragment] // services last synced, with their fragments
-	hairpin  map[netip.Addr]int     // local endpoint → services using it
-	chains   map[string]bool        // MOOR- service chains in nat; nil: not listed yet
-	needFull bool
-	lastFull time.Time
+	mu      sync.Mutex
+	sync    proxy.Syncer[*Fragment] // services last synced, with their fragments
+	hairpin proxy.Refs              // local endpoint → services using it
+	chains  map[string]bool         // MOOR- service chains in nat; nil: not listed yet
 }
 
 var _ proxy.Backend = (*Backend)(nil)
@@ -46,12 +41,15 @@ func New(cfg proxy.Config) (*Backend, error) {
 			return nil, fmt.Errorf("iptables backend needs %s: install iptables or use the nftables backend: %w", tool, err)
 		}
 	}
+	opts := Options{ClusterCIDR: cfg.ClusterCIDR, MasqueradeAll: cfg.MasqueradeAll}
+	log := cfg.Log.With("component", "netplane/proxy/iptables")
 	return &Backend{
-		cfg:      cfg,
-		opts:     Options{ClusterCIDR: cfg.ClusterCIDR, MasqueradeAll: cfg.MasqueradeAll},
-		log:      cfg.Log.With("component", "netplane/proxy/iptables"),
-		now:      time.Now,
-		needFull: true,
+		cfg: cfg,
+		log: log,
+		sync: proxy.Syncer[*Fragment]{
+			Render: func(s *proxy.Service) *Fragment { return RenderService(s, opts) },
+			Log:    log,
+		},
 	}, nil
 }
 
@@ -95,41 +93,30 @@ func (b *Backend) Sync(ctx context.Context, t *proxy.Table) error {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	d, err := b.cache.Diff(t, b.cfg.NodePortMin, b.cfg.NodePortMax)
-	if err != nil {
-		return err
+	return b.sync.Sync(ctx, t, b.cfg, applier{b})
+}
+
+// applier runs the steps of proxy.Syncer.Sync with the backend's lock held.
+type applier struct{ b *Backend }
+
+func (a applier) Intact(ctx context.Context) (bool, error) {
+	ok := a.b.intact(ctx)
+	if !ok {
+		a.b.log.Warn("moor's iptables jumps were removed from outside; resyncing fully")
 	}
-	for i := range d.Changes {
-		if ch := &d.Changes[i]; ch.New != nil {
-			ch.Val = RenderService(ch.New, b.opts)
-		}
-	}
-	full := b.needFull || b.now().Sub(b.lastFull) >= b.cfg.ResyncPeriod
-	if !full && !b.intact(ctx) {
-		b.log.Warn("moor's iptables jumps were removed from outside; resyncing fully")
-		full = true
-	}
-	if !full {
-		err := b.syncPartial(ctx, d)
-		if err == nil {
-			b.cache.Commit(d)
-			return nil
-		}
-		if ctx.Err() != nil {
-			return err
-		}
-		b.log.Warn("partial sync failed; resyncing fully", "err", err)
-	}
-	if err := b.syncFull(ctx, d); err != nil {
-		return err
-	}
-	b.cache.Commit(d)
-	return nil
+	return ok, nil
+}
+
+func (a applier) Partial(ctx context.Context, d *proxy.Delta[*Fragment]) error {
+	return a.b.syncPartial(ctx, d)
+}
+
+func (a applier) Full(ctx context.Context, d *proxy.Delta[*Fragment]) error {
+	return a.b.syncFull(ctx, d)
 }
 
 func (b *Backend) syncFull(ctx context.Context, d *proxy.Delta[*Fragment]) error {
-	start := b.now()
-	b.needFull = true
+	start := time.Now()
 	if b.chains == nil {
 		chains, err := b.existingChains(ctx)
 		if err != nil {
@@ -144,14 +131,12 @@ func (b *Backend) syncFull(ctx context.Context, d *proxy.Delta[*Fragment]) error
 		}
 	}
 	chains := map[string]bool{}
-	hairpin := map[netip.Addr]int{}
+	hairpin := proxy.Refs{}
 	for _, f := range frags {
 		for _, c := range f.Chains {
 			chains[c.Name] = true
 		}
-		for _, a := range f.Hairpin {
-			hairpin[a]++
-		}
+		hairpin.Add(f.Hairpin)
 	}
 	var stale []string
 	for c := range b.chains {
@@ -166,45 +151,23 @@ func (b *Backend) syncFull(ctx context.Context, d *proxy.Delta[*Fragment]) error
 	if err := b.ensureJumps(ctx); err != nil {
 		return err
 	}
-	b.hairpin, b.needFull, b.lastFull = hairpin, false, b.now()
-	b.log.Debug("full sync", "services", len(frags), "took", b.now().Sub(start))
+	b.hairpin = hairpin
+	b.log.Debug("full sync", "services", len(frags), "took", time.Since(start))
 	return nil
 }
 
 func (b *Backend) syncPartial(ctx context.Context, d *proxy.Delta[*Fragment]) error {
 	var ups []Update
-	refs := map[netip.Addr]int{}
 	for _, ch := range d.Changes {
-		if ch.Old == nil && ch.Val == nil {
-			continue
-		}
-		ups = append(ups, Update{Old: ch.Old, New: ch.Val})
-		if ch.Old != nil {
-			for _, a := range ch.Old.Hairpin {
-				refs[a]--
-			}
-		}
-		if ch.Val != nil {
-			for _, a := range ch.Val.Hairpin {
-				refs[a]++
-			}
+		if ch.Old != nil || ch.Val != nil {
+			ups = append(ups, Update{Old: ch.Old, New: ch.Val})
 		}
 	}
-	hairpin := maps.Clone(b.hairpin)
-	rewrite := false
-	for a, n := range refs {
-		before := hairpin[a]
-		hairpin[a] += n
-		if hairpin[a] <= 0 {
-			delete(hairpin, a)
-		}
-		rewrite = rewrite || (before > 0) != (hairpin[a] > 0)
-	}
-	text := PartialText(ups, slices.SortedFunc(maps.Keys(hairpin), netip.Addr.Compare), rewrite)
+	hairpin, gone, came := proxy.Move(b.hairpin, d, (*Fragment).hairpin)
+	text := PartialText(ups, hairpin.Sorted(), len(gone)+len(came) > 0)
 	if text == "" {
 		return nil
 	}
-	b.needFull = true
 	if _, err := b.run(ctx, text, "iptables-restore", "-w", "--noflush"); err != nil {
 		return err
 	}
@@ -220,7 +183,7 @@ func (b *Backend) syncPartial(ctx context.Context, d *proxy.Delta[*Fragment]) er
 			}
 		}
 	}
-	b.hairpin, b.needFull = hairpin, false
+	b.hairpin = hairpin
 	b.log.Debug("partial sync", "changed", len(ups))
 	return nil
 }
@@ -307,6 +270,14 @@ func (b *Backend) existingChains(ctx context.Context) (map[string]bool, error) {
 	return chains, sc.Err()
 }
 
+// hairpin returns f's hairpin endpoints; nil for a nil f.
+func (f *Fragment) hairpin() []netip.Addr {
+	if f == nil {
+		return nil
+	}
+	return f.Hairpin
+}
+
 func fixedChain(name string) bool {
 	switch name {
 	case ChainServices, ChainNodePorts, ChainExternal, ChainPostrouting, ChainMarkMasq:
@@ -364,6 +335,7 @@ func (b *Backend) Cleanup(ctx context.Context) error {
 			return fmt.Errorf("removing moor's service rules: %w", err)
 		}
 	}
-	b.hairpin, b.chains, b.needFull = nil, nil, true
+	b.hairpin, b.chains = nil, nil
+	b.sync.Reset()
 	return nil
 }

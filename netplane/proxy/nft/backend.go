@@ -21,15 +21,12 @@ type Backend struct {
 	cfg  proxy.Config
 	opts Options
 	log  *slog.Logger
-	now  func() time.Time
 
-	mu       sync.Mutex
-	cache    proxy.Cache[*Fragment] // services last synced, with their fragments
-	hairpin  map[netip.Addr]int     // endpoint IP → services using it
-	selects  map[int]bool           // select chains present (see Fragment.Selects)
-	needFull bool
-	lastFull time.Time
-	cc       *nftables.Conn // lasting netlink connection, dialed on first use
+	mu      sync.Mutex
+	sync    proxy.Syncer[*Fragment] // services last synced, with their fragments
+	hairpin proxy.Refs              // endpoint IP → services using it
+	selects map[int]bool            // select chains present (see Fragment.Selects)
+	cc      *nftables.Conn          // lasting netlink connection, dialed on first use
 }
 
 var _ proxy.Backend = (*Backend)(nil)
@@ -41,12 +38,16 @@ func New(cfg proxy.Config) (*Backend, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	opts := Options{ClusterCIDR: cfg.ClusterCIDR, MasqueradeAll: cfg.MasqueradeAll}
+	log := cfg.Log.With("component", "netplane/proxy/nft")
 	return &Backend{
-		cfg:      cfg,
-		opts:     Options{ClusterCIDR: cfg.ClusterCIDR, MasqueradeAll: cfg.MasqueradeAll},
-		log:      cfg.Log.With("component", "netplane/proxy/nft"),
-		now:      time.Now,
-		needFull: true,
+		cfg:  cfg,
+		opts: opts,
+		log:  log,
+		sync: proxy.Syncer[*Fragment]{
+			Render: func(s *proxy.Service) *Fragment { return RenderService(s, opts) },
+			Log:    log,
+		},
 	}, nil
 }
 
@@ -60,51 +61,53 @@ func (b *Backend) Name() string { return string(proxy.KindNFTables) }
 // table; otherwise only the changed services' objects are sent, and a
 // failed partial sync is retried as a full one. Everything goes in one
 // netlink batch.
-func (b *Backend) Sync(ctx context.Context, t *proxy.Table) (err error) {
+func (b *Backend) Sync(ctx context.Context, t *proxy.Table) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	d, err := b.cache.Diff(t, b.cfg.NodePortMin, b.cfg.NodePortMax)
+	return b.sync.Sync(ctx, t, b.cfg, applier{b})
+}
+
+// applier runs the steps of proxy.Syncer.Sync with the backend's lock held,
+// each on the lasting connection (dialed when there is none), which a
+// failed batch drops: it may have left answers unread.
+type applier struct{ b *Backend }
+
+func (a applier) Intact(context.Context) (bool, error) {
+	cc, err := a.b.conn()
 	if err != nil {
-		return err
+		return false, err
 	}
-	for i := range d.Changes {
-		if ch := &d.Changes[i]; ch.New != nil {
-			ch.Val = RenderService(ch.New, b.opts)
-		}
+	ok := a.b.intact(cc)
+	if !ok {
+		a.b.log.Warn("table moor was changed from outside; resyncing fully")
 	}
-	cc, done, err := b.conn()
+	return ok, nil
+}
+
+func (a applier) Partial(_ context.Context, d *proxy.Delta[*Fragment]) error {
+	return a.apply(d, a.b.syncPartial)
+}
+
+func (a applier) Full(_ context.Context, d *proxy.Delta[*Fragment]) error {
+	return a.apply(d, a.b.syncFull)
+}
+
+func (a applier) apply(d *proxy.Delta[*Fragment], sync func(*nftables.Conn, *proxy.Delta[*Fragment]) error) error {
+	cc, err := a.b.conn()
+	if err == nil {
+		err = sync(cc, d)
+	}
 	if err != nil {
-		return err
+		a.b.closeConn()
 	}
-	defer done(&err)
-	full := b.needFull || b.now().Sub(b.lastFull) >= b.cfg.ResyncPeriod
-	if !full && !b.intact(cc) {
-		b.log.Warn("table moor was changed from outside; resyncing fully")
-		full = true
-	}
-	if !full {
-		if err = b.syncPartial(cc, d); err == nil {
-			b.cache.Commit(d)
-			return nil
-		}
-		b.log.Warn("partial sync failed; resyncing fully", "err", err)
-		b.closeConn() // the failed batch may have left answers unread
-		if cc, _, err = b.conn(); err != nil {
-			return err
-		}
-	}
-	if err = b.syncFull(cc, d); err != nil {
-		return err
-	}
-	b.cache.Commit(d)
-	return nil
+	return err
 }
 
 func (b *Backend) syncFull(cc *nftables.Conn, d *proxy.Delta[*Fragment]) error {
-	start := b.now()
+	start := time.Now()
 	rs := Base()
 	for _, f := range d.Values() {
 		if f != nil {
@@ -116,22 +119,18 @@ func (b *Backend) syncFull(cc *nftables.Conn, d *proxy.Delta[*Fragment]) error {
 	if err := a.full(rs); err != nil {
 		return err
 	}
-	b.needFull = true
 	if err := cc.Flush(); err != nil {
 		return fmt.Errorf("nft: replacing table %s: %w", TableName, err)
 	}
-	b.hairpin = map[netip.Addr]int{}
+	b.hairpin = proxy.Refs{}
 	b.selects = map[int]bool{}
 	for _, f := range rs.Services {
 		for _, n := range f.Selects {
 			b.selects[n] = true
 		}
-		for _, h := range f.Hairpin {
-			b.hairpin[h]++
-		}
+		b.hairpin.Add(f.Hairpin)
 	}
-	b.needFull, b.lastFull = false, b.now()
-	b.log.Debug("full sync", "services", len(rs.Services), "took", b.now().Sub(start))
+	b.log.Debug("full sync", "services", len(rs.Services), "took", time.Since(start))
 	return nil
 }
 
@@ -145,29 +144,7 @@ func (b *Backend) syncPartial(cc *nftables.Conn, d *proxy.Delta[*Fragment]) erro
 	if len(changes) == 0 {
 		return nil
 	}
-	refs := make(map[netip.Addr]int)
-	for _, c := range changes {
-		if c.Old != nil {
-			for _, h := range c.Old.Hairpin {
-				refs[h]--
-			}
-		}
-		if c.New != nil {
-			for _, h := range c.New.Hairpin {
-				refs[h]++
-			}
-		}
-	}
-	var hDel, hAdd []netip.Addr
-	for h, d := range refs {
-		before := b.hairpin[h]
-		switch after := before + d; {
-		case before > 0 && after == 0:
-			hDel = append(hDel, h)
-		case before == 0 && after > 0:
-			hAdd = append(hAdd, h)
-		}
-	}
+	hairpin, hDel, hAdd := proxy.Move(b.hairpin, d, (*Fragment).hairpin)
 	var newSel []*Fragment
 	for _, c := range changes {
 		if c.New == nil {
@@ -184,22 +161,23 @@ func (b *Backend) syncPartial(cc *nftables.Conn, d *proxy.Delta[*Fragment]) erro
 	if err := a.partial(changes, selects, hDel, hAdd); err != nil {
 		return err
 	}
-	// Until the batch is known to have landed, the next sync must be full.
-	b.needFull = true
 	if err := cc.Flush(); err != nil {
 		return fmt.Errorf("nft: updating %d services in table %s: %w", len(changes), TableName, err)
 	}
-	for h, d := range refs {
-		if b.hairpin[h] += d; b.hairpin[h] <= 0 {
-			delete(b.hairpin, h)
-		}
-	}
+	b.hairpin = hairpin
 	for _, f := range newSel {
 		b.selects[f.Selects[0]] = true
 	}
-	b.needFull = false
 	b.log.Debug("partial sync", "changed", len(changes))
 	return nil
+}
+
+// hairpin returns f's hairpin endpoints; nil for a nil f.
+func (f *Fragment) hairpin() []netip.Addr {
+	if f == nil {
+		return nil
+	}
+	return f.Hairpin
 }
 
 // intact is the canary: the fixed chain "services" must still hold its
@@ -213,26 +191,27 @@ func (b *Backend) intact(cc *nftables.Conn) bool {
 	return len(rules) == len(Base().Base[0].Rules)
 }
 
-// Cleanup deletes the table moor; a missing table is not an error.
-func (b *Backend) Cleanup(ctx context.Context) (err error) {
+// Cleanup deletes the table moor and drops the connection; a missing table
+// is not an error.
+func (b *Backend) Cleanup(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	cc, done, err := b.conn()
+	cc, err := b.conn()
 	if err != nil {
 		return err
 	}
-	defer done(&err)
+	defer b.closeConn()
 	table := &nftables.Table{Name: TableName, Family: nftables.TableFamilyIPv4}
 	cc.AddTable(table)
 	cc.DelTable(table)
 	if err := cc.Flush(); err != nil {
 		return fmt.Errorf("nft: deleting table %s: %w", TableName, err)
 	}
-	b.hairpin, b.selects, b.needFull = nil, nil, true
-	b.closeConn()
+	b.hairpin, b.selects = nil, nil
+	b.sync.Reset()
 	return nil
 }
 
@@ -256,32 +235,27 @@ func forceBuffers(c *netlink.Conn) error {
 
 // conn returns the lasting netlink connection into the configured network
 // namespace, dialing it on first use: closing a namespaced netlink socket
-// costs several milliseconds, more than a one-service sync. The returned
-// func drops the connection when the sync failed, so the next one redials.
-func (b *Backend) conn() (*nftables.Conn, func(*error), error) {
-	keep := func(err *error) {
-		if *err != nil {
-			b.closeConn()
-		}
-	}
+// costs several milliseconds, more than a one-service sync. A failed sync
+// drops it (see applier), so the next one redials.
+func (b *Backend) conn() (*nftables.Conn, error) {
 	if b.cc != nil {
-		return b.cc, keep, nil
+		return b.cc, nil
 	}
 	opts := []nftables.ConnOption{nftables.AsLasting(), nftables.WithSockOptions(forceBuffers)}
 	if b.cfg.NetNSPath != "" {
 		fd, err := unix.Open(b.cfg.NetNSPath, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			return nil, nil, fmt.Errorf("nft: opening network namespace %s: %w", b.cfg.NetNSPath, err)
+			return nil, fmt.Errorf("nft: opening network namespace %s: %w", b.cfg.NetNSPath, err)
 		}
 		defer unix.Close(fd)
 		opts = append(opts, nftables.WithNetNSFd(fd))
 	}
 	cc, err := nftables.New(opts...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("nft: netlink: %w", err)
+		return nil, fmt.Errorf("nft: netlink: %w", err)
 	}
 	b.cc = cc
-	return cc, keep, nil
+	return cc, nil
 }
 
 func (b *Backend) closeConn() {
