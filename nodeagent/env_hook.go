@@ -31,7 +31,7 @@ func (h *envHook) Name() string { return "env" }
 func (h *envHook) Prestart(ctx context.Context, req *prestartRequest, _ *prestartResponse) error {
 	// A pod whose Secret versions the server does not know yet holds
 	// until it does, rather than start and be replaced at once.
-	if err := h.secrets.awaitVersions(ctx, req.Pod); err != nil {
+	if err := h.secrets.awaitVersions(ctx, req); err != nil {
 		return err
 	}
 	c := req.Container
@@ -55,7 +55,7 @@ func (h *envHook) Prestart(ctx context.Context, req *prestartRequest, _ *prestar
 				c.Name, e.Name, valueFromKind(e.ValueFrom))
 		}
 		optional := ref.Optional != nil && *ref.Optional
-		s, err := h.secrets.get(ctx, req.Pod, ref.Name)
+		s, err := h.secrets.read(ctx, req, ref.Name)
 		if err != nil {
 			if optional && isSecretMissing(err) {
 				continue
@@ -87,7 +87,7 @@ func (h *envHook) envFrom(ctx context.Context, req *prestartRequest, i int) ([]s
 		return nil, secretConfigError("container %q: envFrom[%d] uses %s, which is not supported yet; use secretRef or list the variables under env",
 			c.Name, i, kind)
 	}
-	s, err := h.secrets.get(ctx, req.Pod, src.SecretRef.Name)
+	s, err := h.secrets.read(ctx, req, src.SecretRef.Name)
 	if err != nil {
 		if src.SecretRef.Optional != nil && *src.SecretRef.Optional && isSecretMissing(err) {
 			return nil, nil

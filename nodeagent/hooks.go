@@ -37,6 +37,10 @@ type prestartRequest struct {
 	Pod       *api.Pod
 	Container *corev1.Container
 	Spec      *ContainerSpec
+
+	// secrets memoises the Secrets read during this start
+	// (secretResolver.read); nil until the first read.
+	secrets map[string]secretRead
 }
 
 // prestartResponse is reserved for results later hooks or the runner need.

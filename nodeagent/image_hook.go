@@ -68,7 +68,7 @@ func (h *imagePullHook) credential(ctx context.Context, req *prestartRequest, re
 	}
 	var errs []error
 	for _, ps := range req.Pod.Spec.ImagePullSecrets {
-		s, err := h.secrets.get(ctx, req.Pod, ps.Name)
+		s, err := h.secrets.read(ctx, req, ps.Name)
 		if err != nil {
 			errs = append(errs, err)
 			continue

@@ -200,7 +200,7 @@ func (m *probeManager) loop(ctx context.Context, r *probeRun, p *prober) {
 		for _, k := range run {
 			pc := probeCheck{
 				ID: r.ID, Container: r.Container, Probe: probeOf(r.Container, k),
-				Timeout: probeParamsOf(k, probeOf(r.Container, k), m.d.second).Timeout,
+				Timeout: p.probes[k].params.Timeout,
 				Host:    m.d.target(r.Pod.UID),
 			}
 			checks.Go(func() {

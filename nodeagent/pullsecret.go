@@ -11,6 +11,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
+	corev1 "k8s.io/api/core/v1"
 )
 
 // RegistryCredential is a user name and password for one image registry,
@@ -45,10 +46,10 @@ type CredentialPuller interface {
 
 // Secret types and keys of image pull secrets, as Kubernetes names them.
 const (
-	secretTypeDockerConfigJSON = "kubernetes.io/dockerconfigjson"
-	secretKeyDockerConfigJSON  = ".dockerconfigjson"
-	secretTypeDockercfg        = "kubernetes.io/dockercfg"
-	secretKeyDockercfg         = ".dockercfg"
+	secretTypeDockerConfigJSON = string(corev1.SecretTypeDockerConfigJson)
+	secretKeyDockerConfigJSON  = corev1.DockerConfigJsonKey
+	secretTypeDockercfg        = string(corev1.SecretTypeDockercfg)
+	secretKeyDockercfg         = corev1.DockerConfigKey
 )
 
 // dockerConfigEntry is one registry of a docker config file.

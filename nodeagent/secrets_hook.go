@@ -125,6 +125,27 @@ func (r *secretResolver) get(ctx context.Context, pod *api.Pod, name string) (se
 	return secret{Ref: ref, SecretData: d}, nil
 }
 
+// secretRead is the outcome of one read of a Secret.
+type secretRead struct {
+	s   secret
+	err error
+}
+
+// read is get for the container start req, memoised in it: the hooks of
+// one start (volumes, version holds, env, pull credentials) see one
+// version of each Secret, and the source is asked once per Secret.
+func (r *secretResolver) read(ctx context.Context, req *prestartRequest, name string) (secret, error) {
+	if v, ok := req.secrets[name]; ok {
+		return v.s, v.err
+	}
+	s, err := r.get(ctx, req.Pod, name)
+	if req.secrets == nil {
+		req.secrets = map[string]secretRead{}
+	}
+	req.secrets[name] = secretRead{s: s, err: err}
+	return s, err
+}
+
 // value returns key of s, or an error naming the Secret, its Vault path and
 // the key, wrapping errdefs.ErrNotFound.
 func (s *secret) value(key string) ([]byte, error) {

@@ -162,9 +162,8 @@ func (s *fakeServer) setDesiredSecrets(commit string, secrets []api.SecretRef, p
 	s.changed = make(chan struct{})
 }
 
-// startWithSecrets runs an agent with src, its secrets wired and its
-// secrets loop running, and returns its logs. setup runs before the agent
-// does.
+// startWithSecrets runs an agent with src (Run runs its secrets loop) and
+// returns its logs. setup runs before the agent does.
 func startWithSecrets(t *testing.T, cfg nodeagent.Config, rt nodeagent.Runtime, src nodeagent.SecretSource, setup ...func(*nodeagent.Agent)) *lockedBuffer {
 	t.Helper()
 	logs := &lockedBuffer{t: t}
@@ -174,7 +173,6 @@ func startWithSecrets(t *testing.T, cfg nodeagent.Config, rt nodeagent.Runtime, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	nodeagent.WireSecrets(a)
 	nodeagent.SetRetryBackoff(a, 20*time.Millisecond, 200*time.Millisecond)
 	for _, f := range setup {
 		f(a)
@@ -186,7 +184,6 @@ func startWithSecrets(t *testing.T, cfg nodeagent.Config, rt nodeagent.Runtime, 
 			t.Errorf("Run: %v", err)
 		}
 	})
-	wg.Go(func() { nodeagent.RunSecrets(ctx, a) })
 	t.Cleanup(func() {
 		cancel()
 		wg.Wait()

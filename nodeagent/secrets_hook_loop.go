@@ -22,13 +22,12 @@ import (
 // retried at once when the Secret becomes readable (a change, or its
 // status error clearing), and pods holding for a Secret version
 // (secrets_hook_version.go) ask for a report and are retried every
-// versionWaitRetry. A second call while one runs returns at once.
+// versionWaitRetry. Run calls it once.
 func (a *Agent) runSecrets(ctx context.Context) {
 	v := a.secretVolumes()
-	if v == nil || !v.looping.CompareAndSwap(false, true) {
+	if v == nil {
 		return
 	}
-	defer v.looping.Store(false)
 	src := v.secrets.source
 	var changes <-chan string
 	if src != nil {

@@ -148,23 +148,24 @@ func (w *versionWaits) beganLocked() chan struct{} {
 	return w.began
 }
 
-// awaitVersions holds pod while its AnnotationSecretVersions names, at
+// awaitVersions holds req's pod while its AnnotationSecretVersions names, at
 // version 0, a Secret this node reads from Vault (KV, not pinned): it
 // reads each such Secret, so that the node's status reports its version,
 // and returns a ContainerCreating waiting error until versionWaitLimit has
 // passed since the pod first waited. A Secret that cannot be read does not
 // hold the pod: the hook that uses it reports why.
-func (r *secretResolver) awaitVersions(ctx context.Context, pod *api.Pod) error {
+func (r *secretResolver) awaitVersions(ctx context.Context, req *prestartRequest) error {
 	if r == nil || r.source == nil {
 		return nil
 	}
+	pod := req.Pod
 	var read []string
 	for _, name := range unversionedSecrets(pod) {
 		ref, err := r.lookup(pod.Namespace, name)
 		if err != nil || !followsLatestKV(&ref) {
 			continue
 		}
-		s, err := r.get(ctx, pod, name)
+		s, err := r.read(ctx, req, name)
 		if err != nil {
 			continue
 		}

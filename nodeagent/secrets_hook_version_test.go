@@ -61,13 +61,13 @@ func TestAwaitVersions(t *testing.T) {
 				pod.Annotations = map[string]string{api.AnnotationSecretVersions: tt.versions}
 			}
 			if tt.afterLimit {
-				if err := res.awaitVersions(context.Background(), pod); err == nil {
+				if err := res.awaitVersions(context.Background(), &prestartRequest{Pod: pod}); err == nil {
 					t.Fatal("the first attempt did not hold")
 				}
 				now = now.Add(versionWaitLimit)
 				src.gets = nil
 			}
-			err := res.awaitVersions(context.Background(), pod)
+			err := res.awaitVersions(context.Background(), &prestartRequest{Pod: pod})
 			if !tt.wantHold {
 				if err != nil {
 					t.Fatalf("held: %v", err)

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
-	"sync/atomic"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -34,8 +33,6 @@ type secretVolumeHook struct {
 	// mu orders projections of the hook, the rotation and the collection
 	// of volumes, so a volume is never removed while it is written.
 	mu sync.Mutex
-	// looping is set while Agent.runSecrets runs, which is once.
-	looping atomic.Bool
 }
 
 var _ prestartHook = (*secretVolumeHook)(nil)
@@ -50,7 +47,7 @@ func (h *secretVolumeHook) Prestart(ctx context.Context, req *prestartRequest, _
 			continue // not a secret volume: another hook's
 		}
 		dir := secretVolumeDir(h.podDir, p.UID, vol.Name)
-		files, err := h.files(ctx, p, vol.Secret)
+		files, err := h.files(vol.Secret, func(name string) (secret, error) { return h.secrets.read(ctx, req, name) })
 		if err != nil {
 			return secretConfigError("container %q: volume %q: %w", c.Name, vol.Name, err)
 		}
@@ -76,14 +73,15 @@ func (h *secretVolumeHook) project(dir string, files []ProjectedFile) (bool, err
 	return h.proj.Project(dir, files)
 }
 
-// files are the volume's files from the current values of its Secret.
-func (h *secretVolumeHook) files(ctx context.Context, p *api.Pod, src *corev1.SecretVolumeSource) ([]ProjectedFile, error) {
+// files are the volume's files from the values of its Secret, read with
+// get.
+func (h *secretVolumeHook) files(src *corev1.SecretVolumeSource, get func(name string) (secret, error)) ([]ProjectedFile, error) {
 	optional := src.Optional != nil && *src.Optional
 	mode, err := fileMode(src.DefaultMode, corev1.SecretVolumeSourceDefaultMode)
 	if err != nil {
 		return nil, fmt.Errorf("defaultMode: %w", err)
 	}
-	s, err := h.secrets.get(ctx, p, src.SecretName)
+	s, err := get(src.SecretName)
 	if err != nil {
 		if optional && isSecretMissing(err) {
 			return nil, nil
@@ -165,7 +163,7 @@ func (h *secretVolumeHook) rotate(ctx context.Context, key string, pods []api.Po
 			if _, err := os.Lstat(filepath.Join(dir, dataLink)); err != nil {
 				continue // not projected yet: the prestart hook will
 			}
-			files, err := h.files(ctx, p, vol.Secret)
+			files, err := h.files(vol.Secret, func(name string) (secret, error) { return h.secrets.get(ctx, p, name) })
 			var changed bool
 			if err == nil {
 				changed, err = h.project(dir, files)

@@ -16,5 +16,6 @@
 // path and key and say what to fix. They never quote a value.
 //
 // The package imports neither the reconciler nor the node agent; the
-// projection sub-package writes Secret volumes on a tmpfs.
+// agent projects Secret volumes on a tmpfs itself
+// (nodeagent.TmpfsProjector).
 package secrets
