@@ -47,11 +47,23 @@ func (h *secretVolumeHook) Prestart(ctx context.Context, req *prestartRequest, _
 			continue // not a secret volume: another hook's
 		}
 		dir := secretVolumeDir(h.podDir, p.UID, vol.Name)
-		files, err := h.files(vol.Secret, func(name string) (secret, error) { return h.secrets.read(ctx, req, name) })
+		var version int64
+		files, err := h.files(vol.Secret, func(name string) (secret, error) {
+			s, err := h.secrets.read(ctx, req, name)
+			version = s.Version
+			return s, err
+		})
 		if err != nil {
 			return secretConfigError("container %q: volume %q: %w", c.Name, vol.Name, err)
 		}
 		if _, err := h.project(dir, files); err != nil {
+			return &waitingError{Reason: reasonCreateContainerError, Err: fmt.Errorf("container %q: volume %q: %w", c.Name, vol.Name, err)}
+		}
+		// A rotation announced while this volume was read and written
+		// skipped it (rotate updates projected volumes only), and the source
+		// had the new version before it announced it: check once more now
+		// that the volume exists, so it never stays on the old version.
+		if err := h.catchUp(ctx, p, vol, dir, version); err != nil {
 			return &waitingError{Reason: reasonCreateContainerError, Err: fmt.Errorf("container %q: volume %q: %w", c.Name, vol.Name, err)}
 		}
 		src := dir
@@ -64,6 +76,22 @@ func (h *secretVolumeHook) Prestart(ctx context.Context, req *prestartRequest, _
 		req.Spec.Mounts = append(req.Spec.Mounts, Mount{Source: src, Destination: m.MountPath, ReadOnly: true})
 	}
 	return nil
+}
+
+// catchUp re-projects vol into dir when its Secret's current version is
+// not the version projected; a Secret that cannot be read now keeps the
+// files just written (the next change updates them).
+func (h *secretVolumeHook) catchUp(ctx context.Context, p *api.Pod, vol *corev1.Volume, dir string, projected int64) error {
+	now, err := h.secrets.get(ctx, p, vol.Secret.SecretName)
+	if err != nil || now.Version == projected {
+		return nil
+	}
+	files, err := h.files(vol.Secret, func(string) (secret, error) { return now, nil })
+	if err != nil {
+		return nil
+	}
+	_, err = h.project(dir, files)
+	return err
 }
 
 // project writes files into dir, under the hook's lock.

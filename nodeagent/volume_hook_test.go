@@ -247,3 +247,33 @@ func TestCheckVolumePath(t *testing.T) {
 		}
 	}
 }
+
+// TestSecretVolumeCatchesUpWithARotationDuringStart: a Secret read for a
+// container start (v1), then rotated (v2) before its volume exists, which
+// rotate skips: the start must not leave the volume on v1.
+func TestSecretVolumeCatchesUpWithARotationDuringStart(t *testing.T) {
+	src := newFakeSource()
+	src.set("shop/db", 1, "password", "v1")
+	refs := []api.SecretRef{vaultRef("shop", "db", nil)}
+	proj := &memProjector{}
+	podDir := t.TempDir()
+	h := &secretVolumeHook{secrets: &secretResolver{source: src, refs: func() []api.SecretRef { return refs }}, proj: proj, podDir: podDir}
+	p := api.Pod{Namespace: "shop", Name: "a", UID: "uid-a"}
+	p.Spec.Volumes = []corev1.Volume{secretVolume("creds", "db", nil, nil, nil)}
+	c := &corev1.Container{Name: "app", VolumeMounts: []corev1.VolumeMount{{Name: "creds", MountPath: "/c"}}}
+	req := &prestartRequest{Pod: &p, Container: c, Spec: &ContainerSpec{}}
+
+	if _, err := h.secrets.read(context.Background(), req, "db"); err != nil { // an earlier hook of this start
+		t.Fatal(err)
+	}
+	src.set("shop/db", 2, "password", "v2")
+	if updated, errs := h.rotate(context.Background(), "shop/db", []api.Pod{p}); len(updated)+len(errs) > 0 {
+		t.Fatalf("rotate before the volume exists = %v, %v; want it skipped", updated, errs)
+	}
+	if err := h.Prestart(context.Background(), req, &prestartResponse{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := proj.files(secretVolumeDir(podDir, "uid-a", "creds"))["password"]; got != "v2 644" {
+		t.Errorf("volume after a start that read v1 while v2 was announced: %q, want v2", got)
+	}
+}
