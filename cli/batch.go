@@ -173,7 +173,7 @@ func newCreateJobCommand(s Streams, connect func(Options) (jobCreator, string, e
 			defer cancel()
 			v, err := c.CreateJob(ctx, req)
 			if err != nil {
-				return reportErrors(cmd, s.ErrOut, []error{err})
+				return reportError(cmd, err)
 			}
 			switch output {
 			case outputJSON, outputYAML:

@@ -109,6 +109,21 @@ func startServer(t *testing.T, p *testPKI, h http.HandlerFunc) *httptest.Server 
 	return srv
 }
 
+// adminConfigFile writes an admin config for server, as `moor server`
+// writes admin.conf, and returns its path.
+func (p *testPKI) adminConfigFile(t *testing.T, server string) string {
+	t.Helper()
+	cfg, err := api.NewAdminConfig(server, p.caPEM, p.clientPEM, p.keyPEM).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "admin.conf")
+	if err := os.WriteFile(path, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 func (p *testPKI) context(server string) *api.ResolvedContext {
 	return &api.ResolvedContext{Name: "moor", Namespace: "default",
 		Cluster: api.Cluster{Server: server, CertificateAuthorityData: p.caPEM},
@@ -280,14 +295,7 @@ func TestGetEndToEnd(t *testing.T) {
 	p := newTestPKI(t)
 	b, _ := json.Marshal(fixtures().nodes)
 	srv := startServer(t, p, adminOnly(t, http.MethodGet, api.PathNodes, http.StatusOK, string(b)))
-	cfg, err := api.NewAdminConfig(srv.URL, p.caPEM, p.clientPEM, p.keyPEM).Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "admin.conf")
-	if err := os.WriteFile(path, cfg, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := p.adminConfigFile(t, srv.URL)
 	got, err := runRoot(t, NewGetCommand, "--config", path, "get", "nodes", "-o", "name")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, got)

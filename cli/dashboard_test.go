@@ -3,7 +3,6 @@ package cli
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -284,36 +283,11 @@ func TestDashboardNeverShowsSecretValues(t *testing.T) {
 	p := newTestPKI(t)
 	env := `"env":[{"name":"DB_PASSWORD","value":"` + planted + `","valueFrom":{"secretKeyRef":{"name":"db","key":"password"}}},` +
 		`{"name":"API_TOKEN","value":"` + planted + `"}],"envFrom":[{"secretRef":{"name":"db"}}],"args":["--token=` + planted + `"]`
-	container := `{"name":"app","image":"app:1",` + env + `}`
-	template := `{"metadata":{"labels":{"app":"app"}},"spec":{"containers":[` + container + `]}}`
-	bodies := map[string]string{
-		api.PathPods: `[{"pod":{"metadata":{"name":"app-0","namespace":"default"},"spec":{"nodeName":"node-1","containers":[` + container + `],` +
-			`"volumes":[{"name":"db","secret":{"secretName":"db"}}]},"status":{"phase":"Running"}},"commit":"` + shaDeployed + `"}]`,
-		api.PathDeployments: `[{"deployment":{"metadata":{"name":"app","namespace":"default"},"spec":{"template":` + template + `}},"commit":"` + shaDeployed + `"}]`,
-		api.PathJobs:        `[{"job":{"metadata":{"name":"app","namespace":"default"},"spec":{"template":` + template + `}},"commit":"` + shaDeployed + `"}]`,
-		api.PathCronJobs: `[{"cronJob":{"metadata":{"name":"app","namespace":"default"},"spec":{"schedule":"@daily","jobTemplate":{"spec":{"template":` +
-			template + `}}}},"commit":"` + shaDeployed + `"}]`,
-		api.PathSecrets: `[{"namespace":"default","name":"db","type":"Opaque","plainKeys":["password"],"commit":"` + shaDeployed + `",` +
-			`"data":{"password":"aHVudGVyMi1QTEFOVEVE"},"stringData":{"password":"` + planted + `"},` +
-			`"nodes":[{"node":"node-1","pods":["app-0"],"keys":["password"],"value":"` + planted + `"}]}]`,
-		api.PathNodes:    `[{"name":"node-1","commit":"` + shaDeployed + `","pods":1,"ready":true}]`,
-		api.PathCommits:  `[{"sha":"` + shaDeployed + `","state":"Accepted","deployed":true,"converged":1,"total":1}]`,
-		api.PathServices: `[]`,
-	}
-	for path, body := range bodies {
-		if !json.Valid([]byte(body)) {
-			t.Fatalf("fixture for %s is not JSON", path)
-		}
-	}
-	srv := startServer(t, p, func(w http.ResponseWriter, r *http.Request) {
-		body, ok := bodies[r.URL.Path]
-		if !ok {
-			http.Error(w, `{"error":"no such path"}`, http.StatusNotFound)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(body))
-	})
+	bodies := plantedViews(env)
+	bodies[api.PathNodes] = `[{"name":"node-1","commit":"` + shaDeployed + `","pods":1,"ready":true}]`
+	bodies[api.PathCommits] = `[{"sha":"` + shaDeployed + `","state":"Accepted","deployed":true,"converged":1,"total":1}]`
+	bodies[api.PathServices] = `[]`
+	srv := serveBodies(t, p, bodies)
 	c, err := NewClient(p.context(srv.URL))
 	if err != nil {
 		t.Fatal(err)

@@ -4,8 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"os"
-	"path/filepath"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -113,41 +112,8 @@ func TestDescribeNeverPrintsSecretValues(t *testing.T) {
 	p := newTestPKI(t)
 	env := `"env":[{"name":"DB_PASSWORD","value":"` + planted + `","valueFrom":{"secretKeyRef":{"name":"db","key":"password"}}}],` +
 		`"envFrom":[{"secretRef":{"name":"db"}}]`
-	container := `{"name":"app","image":"app:1",` + env + `}`
-	template := `{"metadata":{"labels":{"app":"app"}},"spec":{"containers":[` + container + `]}}`
-	bodies := map[string]string{
-		api.PathPods: `[{"pod":{"metadata":{"name":"app-0","namespace":"default"},"spec":{"nodeName":"node-1","containers":[` + container + `],` +
-			`"volumes":[{"name":"db","secret":{"secretName":"db"}}]},"status":{"phase":"Running"}},"commit":"` + shaDeployed + `"}]`,
-		api.PathDeployments: `[{"deployment":{"metadata":{"name":"app","namespace":"default"},"spec":{"template":` + template + `}},"commit":"` + shaDeployed + `"}]`,
-		api.PathJobs:        `[{"job":{"metadata":{"name":"app","namespace":"default"},"spec":{"template":` + template + `}},"commit":"` + shaDeployed + `"}]`,
-		api.PathCronJobs: `[{"cronJob":{"metadata":{"name":"app","namespace":"default"},"spec":{"schedule":"@daily","jobTemplate":{"spec":{"template":` +
-			template + `}}}},"commit":"` + shaDeployed + `"}]`,
-		api.PathSecrets: `[{"namespace":"default","name":"db","type":"Opaque","plainKeys":["password"],"commit":"` + shaDeployed + `",` +
-			`"data":{"password":"aHVudGVyMi1QTEFOVEVE"},"stringData":{"password":"` + planted + `"},` +
-			`"nodes":[{"node":"node-1","pods":["app-0"],"keys":["password"],"value":"` + planted + `"}]}]`,
-	}
-	for path, body := range bodies {
-		if !json.Valid([]byte(body)) {
-			t.Fatalf("fixture for %s is not JSON", path)
-		}
-	}
-	srv := startServer(t, p, func(w http.ResponseWriter, r *http.Request) {
-		body, ok := bodies[r.URL.Path]
-		if !ok {
-			http.Error(w, `{"error":"no such path"}`, http.StatusNotFound)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(body))
-	})
-	cfg, err := api.NewAdminConfig(srv.URL, p.caPEM, p.clientPEM, p.keyPEM).Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "admin.conf")
-	if err := os.WriteFile(path, cfg, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	srv := serveBodies(t, p, plantedViews(env))
+	path := p.adminConfigFile(t, srv.URL)
 	got, err := runRoot(t, NewDescribeCommand, "--config", path, "describe", "pods,deployments,jobs,cronjobs,secrets")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, got)
@@ -170,6 +136,47 @@ func TestDescribeNeverPrintsSecretValues(t *testing.T) {
 			t.Errorf("output holds the secret value %q:\n%s", leak, got)
 		}
 	}
+}
+
+// plantedViews are the answers, by API path, of a server whose pod app-0,
+// Deployment, Job and CronJob app (their container has env, a JSON
+// member list) and Secret db carry the planted value wherever one could
+// hide: a Secret's data and stringData and a node's report.
+func plantedViews(env string) map[string]string {
+	container := `{"name":"app","image":"app:1",` + env + `}`
+	template := `{"metadata":{"labels":{"app":"app"}},"spec":{"containers":[` + container + `]}}`
+	return map[string]string{
+		api.PathPods: `[{"pod":{"metadata":{"name":"app-0","namespace":"default"},"spec":{"nodeName":"node-1","containers":[` + container + `],` +
+			`"volumes":[{"name":"db","secret":{"secretName":"db"}}]},"status":{"phase":"Running"}},"commit":"` + shaDeployed + `"}]`,
+		api.PathDeployments: `[{"deployment":{"metadata":{"name":"app","namespace":"default"},"spec":{"template":` + template + `}},"commit":"` + shaDeployed + `"}]`,
+		api.PathJobs:        `[{"job":{"metadata":{"name":"app","namespace":"default"},"spec":{"template":` + template + `}},"commit":"` + shaDeployed + `"}]`,
+		api.PathCronJobs: `[{"cronJob":{"metadata":{"name":"app","namespace":"default"},"spec":{"schedule":"@daily","jobTemplate":{"spec":{"template":` +
+			template + `}}}},"commit":"` + shaDeployed + `"}]`,
+		api.PathSecrets: `[{"namespace":"default","name":"db","type":"Opaque","plainKeys":["password"],"commit":"` + shaDeployed + `",` +
+			`"data":{"password":"aHVudGVyMi1QTEFOVEVE"},"stringData":{"password":"` + planted + `"},` +
+			`"nodes":[{"node":"node-1","pods":["app-0"],"keys":["password"],"value":"` + planted + `"}]}]`,
+	}
+}
+
+// serveBodies serves bodies by URL path over the test PKI's TLS, as the
+// server's admin API would; other paths are 404.
+func serveBodies(t *testing.T, p *testPKI, bodies map[string]string) *httptest.Server {
+	t.Helper()
+	for path, body := range bodies {
+		if !json.Valid([]byte(body)) {
+			t.Fatalf("fixture for %s is not JSON", path)
+		}
+	}
+	srv := startServer(t, p, func(w http.ResponseWriter, r *http.Request) {
+		body, ok := bodies[r.URL.Path]
+		if !ok {
+			http.Error(w, `{"error":"no such path"}`, http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(body))
+	})
+	return srv
 }
 
 func TestPickDescribed(t *testing.T) {

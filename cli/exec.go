@@ -235,7 +235,7 @@ func newExecCommand(s Streams, connect func(Options) (execClient, string, error)
 				}
 				return err
 			}
-			return reportErrors(cmd, s.ErrOut, errorList(err))
+			return reportError(cmd, err)
 		},
 	}
 	f := cmd.Flags()

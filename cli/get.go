@@ -213,6 +213,14 @@ func reportErrors(cmd *cobra.Command, errOut io.Writer, errs []error) error {
 	return last
 }
 
+// reportError is reportErrors for at most one error: nil reports nothing.
+func reportError(cmd *cobra.Command, err error) error {
+	if err == nil {
+		return nil
+	}
+	return reportErrors(cmd, io.Discard, []error{err})
+}
+
 // errorPrefix is "Error from server (Reason):" for answers of the server
 // and "Error:" for everything else.
 func errorPrefix(err error) string {

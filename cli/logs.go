@@ -100,7 +100,7 @@ func newLogsCommand(s Streams, connect func(Options) (logsClient, string, error)
 			if err != nil {
 				return err
 			}
-			return reportErrors(cmd, s.ErrOut, errorList(runLogs(cmd.Context(), c, o, ns, target, lo, s)))
+			return reportError(cmd, runLogs(cmd.Context(), c, o, ns, target, lo, s))
 		},
 	}
 	f := cmd.Flags()
@@ -111,13 +111,6 @@ func newLogsCommand(s Streams, connect func(Options) (logsClient, string, error)
 	f.BoolVar(&lo.Timestamps, "timestamps", false,
 		"prefix each line with a timestamp (RFC 3339): the time the node agent read it, as moor's log files record no write times")
 	return cmd
-}
-
-func errorList(err error) []error {
-	if err == nil {
-		return nil
-	}
-	return []error{err}
 }
 
 // logsVerb is how `moor logs` names its targets.

@@ -62,7 +62,7 @@ func newRolloutCommand(s Streams, connect func(Options) (deploymentLister, strin
 				defer cancel()
 			}
 			err = rolloutStatus(ctx, c, ns, name, watch, poll, timeoutOr(o.Timeout, defaultGetTimeout), s.Out)
-			return reportErrors(cmd, s.ErrOut, nonNil(err))
+			return reportError(cmd, err)
 		},
 	}
 	status.Flags().BoolVarP(&watch, "watch", "w", true, "wait until the rollout completes; false prints the state once")
@@ -82,7 +82,7 @@ func newRolloutCommand(s Streams, connect func(Options) (deploymentLister, strin
 			defer cancel()
 			v, err := findDeployment(ctx, c, ns, name)
 			if err != nil {
-				return reportErrors(cmd, s.ErrOut, []error{err})
+				return reportError(cmd, err)
 			}
 			return printRevisions(s.Out, v)
 		},
@@ -103,13 +103,6 @@ func rolloutTarget(cmd *cobra.Command, arg string, connect func(Options) (deploy
 	}
 	c, ns, err := connect(o)
 	return name, o, c, ns, err
-}
-
-func nonNil(err error) []error {
-	if err == nil {
-		return nil
-	}
-	return []error{err}
 }
 
 // deploymentArg accepts NAME, deployment/NAME, deployments/NAME and

@@ -65,7 +65,7 @@ func newSyncCommand(s Streams, connect func(Options) (syncer, error)) *cobra.Com
 			defer cancel()
 			resp, err := c.Sync(ctx)
 			if err != nil {
-				return reportErrors(cmd, s.ErrOut, []error{fmt.Errorf("sync: %w", err)})
+				return reportError(cmd, fmt.Errorf("sync: %w", err))
 			}
 			if output != "" {
 				err = printObjects(s.Out, []any{resp}, true, output)

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -51,18 +50,8 @@ spec:
 // jobs returns the Jobs as `moor get jobs -A -o json` lists them.
 func (e *env) jobs() map[string]batchv1.Job {
 	e.t.Helper()
-	var list struct {
-		Kind  string        `json:"kind"`
-		Items []batchv1.Job `json:"items"`
-	}
-	if err := json.Unmarshal([]byte(e.mustCLI("get", "jobs", "-A", "-o", "json")), &list); err != nil {
-		e.t.Fatal(err)
-	}
-	if list.Kind != "List" {
-		e.t.Fatalf("get jobs -o json: kind %q, want List", list.Kind)
-	}
 	out := map[string]batchv1.Job{}
-	for _, j := range list.Items {
+	for _, j := range getList[batchv1.Job](e, "jobs") {
 		out[j.Name] = j
 	}
 	return out
@@ -78,12 +67,7 @@ func jobComplete(j batchv1.Job) bool {
 }
 
 func TestJobsAndCronJobs(t *testing.T) {
-	e := newEnv(t)
-	img := e.image("batch")
-	e.push("jobs", map[string]string{"batch.yaml": batchManifests(img)})
-	e.startServer()
-	e.startAgent("node-a")
-	e.mustCLI("sync")
+	e := newNodeEnv(t, "batch", batchManifests)
 
 	e.eventually(60*time.Second, "job twice completes 2/2", func() error {
 		j, ok := e.jobs()["twice"]

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -41,7 +40,7 @@ type execResult struct {
 // exit code.
 func (e *env) execCLI(stdin string, args ...string) execResult {
 	e.t.Helper()
-	cmd := exec.Command(e.moor, append([]string{"--config", filepath.Join(e.srvDir, "admin.conf"), "exec"}, args...)...)
+	cmd := e.cliCmd(e.ctx, append([]string{"exec"}, args...)...)
 	var out, errb bytes.Buffer
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = strings.NewReader(stdin), &out, &errb
 	err := cmd.Run()
@@ -61,12 +60,7 @@ func (e *env) execCLI(stdin string, args ...string) execResult {
 // code, stdin with -i, a clear error for a missing container, and
 // Ctrl-C killing the command.
 func TestExec(t *testing.T) {
-	e := newEnv(t)
-	img := e.image("exec")
-	e.push("exec", map[string]string{"exec.yaml": execManifests(img)})
-	e.startServer()
-	e.startAgent("node-a")
-	e.mustCLI("sync")
+	e := newNodeEnv(t, "exec", execManifests)
 	e.eventually(90*time.Second, "exec into deployment/shell works", func() error {
 		_, err := e.cli("exec", "deployment/shell", "--", "true")
 		return err
@@ -77,15 +71,11 @@ func TestExec(t *testing.T) {
 		t.Fatalf("moor exec deploy -- sh -c '...; exit 3': stdout %q, stderr %q, exit %d", r.stdout, r.stderr, r.code)
 	}
 
-	var pod string
-	for _, p := range e.pods() {
-		if strings.HasPrefix(p.Name, "shell-") {
-			pod = p.Name
-		}
-	}
-	if pod == "" {
+	shells := e.podsOf("shell-")
+	if len(shells) == 0 {
 		t.Fatal("no pod of deployment/shell listed")
 	}
+	pod := shells[len(shells)-1].Name
 	if r := e.execCLI("hello\n", "-i", pod, "--", "cat"); r.stdout != "hello\n" || r.code != 0 {
 		t.Fatalf("echo hello | moor exec -i %s -- cat: stdout %q, stderr %q, exit %d", pod, r.stdout, r.stderr, r.code)
 	}
@@ -104,7 +94,7 @@ func TestExec(t *testing.T) {
 	}
 
 	// Ctrl-C ends moor exec and kills the command in the container.
-	cmd := exec.Command(e.moor, "--config", filepath.Join(e.srvDir, "admin.conf"), "exec", pod, "--", "sh", "-c", "echo started; exec sleep 4242")
+	cmd := e.cliCmd(e.ctx, "exec", pod, "--", "sh", "-c", "echo started; exec sleep 4242")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -93,21 +94,41 @@ func newEnv(t testing.TB) *env {
 	t.Cleanup(func() { reg.Stop() })
 	e.reg = reg
 
-	d, err := containerdproc.Start(ctx, containerdproc.Config{Dir: filepath.Join(e.dir, "containerd")})
+	e.socket, e.runtime = startContainerd(t, ctx, containerdproc.Config{Dir: filepath.Join(e.dir, "containerd")},
+		containerd.Config{RuncRoot: filepath.Join(e.dir, "agent-node-a", "runc"), InsecureRegistries: []string{reg.Addr()}})
+	e.initRepo()
+	return e
+}
+
+// newNodeEnv is a cluster of one node, node-a, running manifests(image)
+// from a commit of <tag>.yaml, with image the demo image variant tag.
+func newNodeEnv(t testing.TB, tag string, manifests func(image string) string) *env {
+	e := newEnv(t)
+	e.push(tag, map[string]string{tag + ".yaml": manifests(e.image(tag))})
+	e.startServer()
+	e.startAgent("node-a")
+	e.mustCLI("sync")
+	return e
+}
+
+// startContainerd starts a private containerd as pc says and connects to
+// it as cc says (Address set here). When the test ends it stops and
+// removes the containers left running, then containerd.
+func startContainerd(t testing.TB, ctx context.Context, pc containerdproc.Config, cc containerd.Config) (string, *containerd.Runtime) {
+	t.Helper()
+	d, err := containerdproc.Start(ctx, pc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.socket = d.Socket()
-	rt, err := containerd.New(ctx, containerd.Config{Address: e.socket, RuncRoot: filepath.Join(e.dir, "agent-node-a", "runc"),
-		InsecureRegistries: []string{reg.Addr()}})
+	cc.Address = d.Socket()
+	rt, err := containerd.New(ctx, cc)
 	if err != nil {
+		_ = d.Stop(context.Background())
 		t.Fatal(err)
 	}
-	e.runtime = rt
 	t.Cleanup(func() {
-		// Stop what the agent left running, then containerd.
-		cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer ccancel()
+		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
 		if cs, err := rt.List(cctx); err == nil {
 			for _, c := range cs {
 				_ = rt.Stop(cctx, c.ID, time.Second)
@@ -117,13 +138,17 @@ func newEnv(t testing.TB) *env {
 		rt.Close()
 		_ = d.Stop(cctx)
 	})
+	return cc.Address, rt
+}
 
+// initRepo creates the bare repository the server reads (branch main)
+// and the working clone push commits in.
+func (e *env) initRepo() {
 	e.bare = filepath.Join(e.dir, "repo.git")
 	e.git("", "init", "-q", "--bare", "--initial-branch=main", e.bare)
 	e.work = filepath.Join(e.dir, "work")
 	e.git("", "clone", "-q", e.bare, e.work)
 	e.git(e.work, "checkout", "-q", "-b", "main")
-	return e
 }
 
 // image pushes a demo image variant and returns its reference.
@@ -239,17 +264,28 @@ func (p *proc) stop() {
 	}
 }
 
-func (e *env) startServer() {
+// startServer starts the server on loopback, polling hourly.
+func (e *env) startServer() { e.startServerOn("127.0.0.1", "--poll-interval", "1h") }
+
+// startServerOn starts the server on a free port of host, advertising
+// that address, with extra flags, and waits until it has written its
+// admin config.
+func (e *env) startServerOn(host string, extra ...string) {
+	e.t.Helper()
 	e.srvDir = filepath.Join(e.dir, "server")
-	port := freePort(e.t)
-	e.srvURL = fmt.Sprintf("https://127.0.0.1:%d", port)
-	e.server = e.start("server", "server", "--repo", "file://"+e.bare, "--branch", "main",
-		"--data-dir", e.srvDir, "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--poll-interval", "1h")
-	e.eventually(10*time.Second, "server writes its token", func() error {
-		_, err := os.Stat(filepath.Join(e.srvDir, "admin.conf"))
+	addr := net.JoinHostPort(host, strconv.Itoa(freePort(e.t)))
+	e.srvURL = "https://" + addr
+	args := []string{"server", "--repo", "file://" + e.bare, "--branch", "main", "--data-dir", e.srvDir,
+		"--listen", addr, "--advertise-url", e.srvURL}
+	e.server = e.start("server", append(args, extra...)...)
+	e.eventually(10*time.Second, "server writes its admin config", func() error {
+		_, err := os.Stat(e.adminConf())
 		return err
 	})
 }
+
+// adminConf is the admin config the server wrote.
+func (e *env) adminConf() string { return filepath.Join(e.srvDir, "admin.conf") }
 
 // startAgent starts node name's agent; extra are more flags.
 func (e *env) startAgent(name string, extra ...string) *proc {
@@ -264,9 +300,14 @@ func (e *env) startAgent(name string, extra ...string) *proc {
 	return e.start("agent-"+name, append(args, extra...)...)
 }
 
+// cliCmd is `moor args...` against the test server, killed when ctx ends.
+func (e *env) cliCmd(ctx context.Context, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, e.moor, append([]string{"--config", e.adminConf()}, args...)...)
+}
+
 // cli runs a CLI verb against the test server and returns stdout.
 func (e *env) cli(args ...string) (string, error) {
-	cmd := exec.Command(e.moor, append([]string{"--config", filepath.Join(e.srvDir, "admin.conf")}, args...)...)
+	cmd := e.cliCmd(e.ctx, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -288,15 +329,33 @@ func (e *env) mustCLI(args ...string) string {
 // pods returns the pods as `moor get pods -A -o json` lists them.
 func (e *env) pods() []corev1.Pod {
 	e.t.Helper()
-	var list struct {
-		Kind  string       `json:"kind"`
-		Items []corev1.Pod `json:"items"`
+	return getList[corev1.Pod](e, "pods")
+}
+
+// podsOf returns the pods whose names start with prefix.
+func (e *env) podsOf(prefix string) []corev1.Pod {
+	e.t.Helper()
+	var out []corev1.Pod
+	for _, p := range e.pods() {
+		if strings.HasPrefix(p.Name, prefix) {
+			out = append(out, p)
+		}
 	}
-	if err := json.Unmarshal([]byte(e.mustCLI("get", "pods", "-A", "-o", "json")), &list); err != nil {
+	return out
+}
+
+// getList returns the objects `moor get resource -A -o json` lists.
+func getList[T any](e *env, resource string) []T {
+	e.t.Helper()
+	var list struct {
+		Kind  string `json:"kind"`
+		Items []T    `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(e.mustCLI("get", resource, "-A", "-o", "json")), &list); err != nil {
 		e.t.Fatal(err)
 	}
 	if list.Kind != "List" {
-		e.t.Fatalf("get pods -o json: kind %q, want List", list.Kind)
+		e.t.Fatalf("get %s -o json: kind %q, want List", resource, list.Kind)
 	}
 	return list.Items
 }

@@ -3,8 +3,6 @@ package e2e
 import (
 	"bufio"
 	"fmt"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -50,12 +48,7 @@ spec:
 // a finished Job's output, its last line, and a follow of a Deployment's
 // pod that keeps receiving new lines.
 func TestLogs(t *testing.T) {
-	e := newEnv(t)
-	img := e.image("logs")
-	e.push("logs", map[string]string{"logs.yaml": logsManifests(img)})
-	e.startServer()
-	e.startAgent("node-a")
-	e.mustCLI("sync")
+	e := newNodeEnv(t, "logs", logsManifests)
 
 	e.eventually(60*time.Second, "job printer completes", func() error {
 		if j, ok := e.jobs()["printer"]; !ok || !jobComplete(j) {
@@ -91,7 +84,7 @@ func TestLogs(t *testing.T) {
 		}
 		return nil
 	})
-	cmd := exec.Command(e.moor, "--config", filepath.Join(e.srvDir, "admin.conf"), "logs", "-f", "deployment/ticker", "--tail", "1")
+	cmd := e.cliCmd(e.ctx, "logs", "-f", "deployment/ticker", "--tail", "1")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -101,11 +101,7 @@ func TestMultiNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	image := spec.Ref()
-	e.bare = filepath.Join(dir, "repo.git")
-	e.git("", "init", "-q", "--bare", "--initial-branch=main", e.bare)
-	e.work = filepath.Join(dir, "work")
-	e.git("", "clone", "-q", e.bare, e.work)
-	e.git(e.work, "checkout", "-q", "-b", "main")
+	e.initRepo()
 	e.push("service", map[string]string{"svc.yaml": webService})
 
 	id := runID(t)
@@ -123,15 +119,7 @@ func TestMultiNode(t *testing.T) {
 		nodes[n.name] = n
 	}
 
-	port := freePort(t)
-	e.srvDir = filepath.Join(dir, "server")
-	e.srvURL = fmt.Sprintf("https://%s:%d", hostIP, port)
-	e.server = e.start("server", "server", "--repo", "file://"+e.bare, "--branch", "main", "--data-dir", e.srvDir,
-		"--listen", fmt.Sprintf("%s:%d", hostIP, port), "--advertise-url", e.srvURL, "--poll-interval", "1h")
-	e.eventually(10*time.Second, "server writes its token", func() error {
-		_, err := os.Stat(filepath.Join(e.srvDir, "admin.conf"))
-		return err
-	})
+	e.startServerOn(hostIP, "--poll-interval", "1h")
 	for _, n := range nodes {
 		role := "web"
 		if n.name == "node-a" {

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/moor-dev/moor/nodeagent/containerd"
 	"github.com/moor-dev/moor/nodeagent/containerdproc"
@@ -116,33 +115,16 @@ func (n *netNode) startContainerd(t *testing.T, ctx context.Context, dir, regist
 	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	d, err := containerdproc.Start(ctx, containerdproc.Config{Dir: filepath.Join(dir, "ctrd"), Binary: wrapper})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.socket = d.Socket()
-	rt, err := containerd.New(ctx, containerd.Config{Address: n.socket, InsecureRegistries: []string{registry}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.runtime = rt
+	// Registered first, so it runs after containerd has stopped.
 	t.Cleanup(func() {
-		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if cs, err := rt.List(cctx); err == nil {
-			for _, c := range cs {
-				_ = rt.Stop(cctx, c.ID, time.Second)
-				_ = rt.Remove(cctx, c.ID)
-			}
-		}
-		rt.Close()
-		_ = d.Stop(cctx)
 		removePodNetNS(n.dir)
 		cgs, _ := filepath.Glob("/sys/fs/cgroup/*/" + n.netns)
 		for _, cg := range append(cgs, "/sys/fs/cgroup/"+n.netns) {
 			_ = os.Remove(cg)
 		}
 	})
+	n.socket, n.runtime = startContainerd(t, ctx, containerdproc.Config{Dir: filepath.Join(dir, "ctrd"), Binary: wrapper},
+		containerd.Config{InsecureRegistries: []string{registry}})
 }
 
 // removePodNetNS unmounts the pod namespaces an agent's pod network left

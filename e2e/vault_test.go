@@ -110,7 +110,7 @@ func (s *vaultScenario) firstDeploy() {
 // checkVersions checks the web pods' annotation and `moor get secrets`.
 func (s *vaultScenario) checkVersions(version int64) {
 	s.t.Helper()
-	for _, p := range s.e.webPods() {
+	for _, p := range s.e.podsOf("web-") {
 		if got, want := p.Annotations[api.AnnotationSecretVersions], fmt.Sprintf("db=%d", version); got != want {
 			s.t.Errorf("pod %s: %s = %q, want %s", p.Name, api.AnnotationSecretVersions, got, want)
 		}
@@ -143,7 +143,7 @@ func (s *vaultScenario) rotate() {
 		if err := e.webReady(3, s.agentDir, "env="+s.v2+" file="+s.v2); err != nil {
 			return err
 		}
-		for _, p := range e.webPods() {
+		for _, p := range e.podsOf("web-") {
 			if _, ok := old[podContainerID(p)]; ok {
 				return fmt.Errorf("pod %s of version 1 still listed", p.Name)
 			}
@@ -229,7 +229,7 @@ func (s *vaultScenario) outage() {
 	back := time.Now()
 	t.Logf("vault back; the worker's backoff would retry in %v", time.Until(next).Round(100*time.Millisecond))
 	e.eventually(30*time.Second, "the worker runs with its token", func() error {
-		for _, w := range e.workerPods() {
+		for _, w := range e.podsOf("worker-") {
 			if w.Status.Phase == corev1.PodRunning && logHas(s.agentDir, podContainerID(w), "token="+s.token) {
 				return nil
 			}
@@ -356,32 +356,10 @@ spec:
 `, image)
 }
 
-// webPods are the pods of Deployment web as the server lists them.
-func (e *env) webPods() []corev1.Pod {
-	var out []corev1.Pod
-	for _, p := range e.pods() {
-		if strings.HasPrefix(p.Name, "web-") {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-// workerPods are the pods of Deployment worker.
-func (e *env) workerPods() []corev1.Pod {
-	var out []corev1.Pod
-	for _, p := range e.pods() {
-		if strings.HasPrefix(p.Name, "worker-") {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
 // workerPod is the only pod of Deployment worker; nil unless there is
 // exactly one.
 func (e *env) workerPod() *corev1.Pod {
-	if ws := e.workerPods(); len(ws) == 1 {
+	if ws := e.podsOf("worker-"); len(ws) == 1 {
 		return &ws[0]
 	}
 	return nil
@@ -390,7 +368,7 @@ func (e *env) workerPod() *corev1.Pod {
 // webReady checks that Deployment web has n pods, all running and
 // ready, whose containers logged line.
 func (e *env) webReady(n int, agentDir, line string) error {
-	pods := e.webPods()
+	pods := e.podsOf("web-")
 	if len(pods) != n {
 		return fmt.Errorf("%d web pods, want %d", len(pods), n)
 	}
@@ -576,7 +554,7 @@ func (e *env) watchAvailability(replicas, maxUnavailable int) *availability {
 }
 
 func (a *availability) poll(ctx context.Context) {
-	out, err := exec.CommandContext(ctx, a.e.moor, "--config", filepath.Join(a.e.srvDir, "admin.conf"), "get", "pods", "-o", "json").Output()
+	out, err := a.e.cliCmd(ctx, "get", "pods", "-o", "json").Output()
 	if err != nil {
 		return
 	}

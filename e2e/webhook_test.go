@@ -32,15 +32,7 @@ func (e *env) startServerWith(secret string, poll time.Duration) {
 	if secret != "" {
 		e.t.Setenv("MOOR_WEBHOOK_GITHUB_SECRET", secret)
 	}
-	e.srvDir = filepath.Join(e.dir, "server")
-	port := freePort(e.t)
-	e.srvURL = fmt.Sprintf("https://127.0.0.1:%d", port)
-	e.server = e.start("server", "server", "--repo", "file://"+e.bare, "--branch", "main",
-		"--data-dir", e.srvDir, "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--poll-interval", poll.String())
-	e.eventually(10*time.Second, "server writes its admin config", func() error {
-		_, err := os.Stat(filepath.Join(e.srvDir, "admin.conf"))
-		return err
-	})
+	e.startServerOn("127.0.0.1", "--poll-interval", poll.String())
 }
 
 // httpsClient trusts the server's CA (pki/ca.crt in its data dir) and

@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/moor-dev/moor/netplane/proxy"
-
 	"github.com/moor-dev/moor/nodeagent"
 	"github.com/moor-dev/moor/nodeagent/containerd"
 )
@@ -53,10 +52,13 @@ func (o *agentOptions) bind(cmd *cobra.Command) {
 	o.vault.bind(f)
 }
 
+// defaultBridge is the bridge pods attach to unless --bridge says otherwise.
+const defaultBridge = "moor0"
+
 func (o *agentOptions) bindNetwork(f *pflag.FlagSet) {
 	f.StringVar(&o.nodeIP, "node-ip", "", "this node's address, which other nodes route its pods through (default: the source address of the route to the server)")
 	f.BoolVar(&o.podNetwork, "pod-network", true, "give each pod its own network namespace on the pod network, with service VIPs and DNS; false runs pods in the host network")
-	f.StringVar(&o.bridge, "bridge", "moor0", "bridge the pods attach to")
+	f.StringVar(&o.bridge, "bridge", defaultBridge, "bridge the pods attach to")
 	f.BoolVar(&o.cleanupNetwork, "cleanup-network-on-exit", false, "on exit, remove the bridge, routes and service rules this agent put into the host (running pods lose their network; for decommissioning a node)")
 	f.StringVar(&o.proxyBackend, "proxy-backend", string(proxy.KindNFTables), "service proxy backend: nftables (one netlink batch) or iptables (iptables-restore, for hosts that must stay on iptables)")
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/moor-dev/moor/internal/devenv/imagebuild"
 	"github.com/moor-dev/moor/internal/devenv/registry"
 	"github.com/moor-dev/moor/internal/devenv/seedrepo"
+	"github.com/moor-dev/moor/netplane/proxy"
 	"github.com/moor-dev/moor/nodeagent"
 	"github.com/moor-dev/moor/nodeagent/containerdproc"
 	"github.com/moor-dev/moor/reconciler/server"
@@ -126,8 +127,8 @@ func runUp(ctx context.Context, o *upOptions, log *slog.Logger) error {
 		containerdSocket:   socket,
 		insecureRegistries: []string{reg.Addr()},
 		podNetwork:         o.podNetwork,
-		bridge:             "moor0",
-		proxyBackend:       "nftables",
+		bridge:             defaultBridge,
+		proxyBackend:       string(proxy.KindNFTables),
 	}
 	if err := ao.complete(log); err != nil {
 		return err
